@@ -1,0 +1,511 @@
+//! The capabilities a plugin holds: read-only directory and file handles
+//! (resolved beneath their root with cap-std, so no path, `..` or symlink can
+//! reach outside), and writable outputs that exist only under temporary
+//! names until the build commits. Every handle is a `Resource` in the
+//! store's `ResourceTable`; a guest can reach only what it was handed.
+
+use crate::bindings::auroraboot::plugin::codec::{self, Options};
+use crate::bindings::auroraboot::plugin::fs::{
+    self, DirEntry, EntryKind, Error, ErrorCode, Metadata,
+};
+use crate::bindings::auroraboot::plugin::host::{self, Level};
+use crate::session::PluginState;
+use crate::staging::{CreateError, SharedStaging};
+use cap_std::fs::{FileTypeExt, MetadataExt};
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use wasmtime::component::Resource;
+
+/// Largest single read (`fs.max-read`).
+pub(crate) const MAX_READ: u32 = 4 << 20;
+
+/// A read-only directory; `label` names it in messages (`rootfs:etc/ssh`).
+pub struct DirHandle {
+    pub(crate) dir: Arc<cap_std::fs::Dir>,
+    pub(crate) label: String,
+}
+
+/// A read-only regular file.
+pub struct FileHandle {
+    pub(crate) file: Arc<File>,
+    pub(crate) label: String,
+}
+
+/// An artifact being written (a staged temporary file).
+pub struct OutputHandle {
+    pub(crate) file: Arc<File>,
+    pub(crate) name: String,
+    pub(crate) max_size: u64,
+}
+
+/// Where one output id's artifacts are created.
+pub struct OutputDirHandle {
+    pub(crate) dir: PathBuf,
+    pub(crate) output_id: String,
+    pub(crate) staging: SharedStaging,
+    pub(crate) max_size: u64,
+}
+
+impl DirHandle {
+    pub(crate) fn open_root(path: &std::path::Path, label: &str) -> io::Result<Self> {
+        let dir = cap_std::fs::Dir::open_ambient_dir(path, cap_std::ambient_authority())?;
+        Ok(DirHandle {
+            dir: Arc::new(dir),
+            label: label.to_string(),
+        })
+    }
+
+    fn child_label(&self, path: &str) -> String {
+        if path == "." {
+            self.label.clone()
+        } else if self.label.ends_with(':') {
+            format!("{}{path}", self.label)
+        } else {
+            format!("{}/{path}", self.label)
+        }
+    }
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> Error {
+    Error {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Checks a guest-supplied relative path before cap-std sees it, so the
+/// common mistakes get precise errors.
+fn check_relative(label: &str, path: &str) -> Result<(), Error> {
+    if path.is_empty() || path.contains('\0') {
+        return Err(error(
+            ErrorCode::InvalidPath,
+            format!("{label}: invalid path '{}'", path.escape_debug()),
+        ));
+    }
+    if path.starts_with('/') {
+        return Err(error(
+            ErrorCode::OutsideHandle,
+            format!("{label}: absolute path '{path}' is outside the handle"),
+        ));
+    }
+    Ok(())
+}
+
+/// Maps an I/O error on `what` to the contract's error codes.
+fn io_error(what: &str, e: io::Error) -> Error {
+    use io::ErrorKind as K;
+    let code = match e.kind() {
+        K::NotFound => ErrorCode::NotFound,
+        K::NotADirectory => ErrorCode::NotADirectory,
+        K::IsADirectory => ErrorCode::IsADirectory,
+        K::AlreadyExists => ErrorCode::AlreadyExists,
+        // cap-std reports every escape attempt (`..`, absolute symlinks,
+        // symlinks climbing out) as PermissionDenied "outside of the filesystem".
+        K::PermissionDenied if e.to_string().contains("outside") => ErrorCode::OutsideHandle,
+        _ => match e.raw_os_error().map(rustix::io::Errno::from_raw_os_error) {
+            // openat2(RESOLVE_BENEATH) refusals
+            Some(rustix::io::Errno::XDEV | rustix::io::Errno::LOOP) => ErrorCode::OutsideHandle,
+            _ => ErrorCode::Io,
+        },
+    };
+    let message = match code {
+        ErrorCode::OutsideHandle => format!("{what}: path leads outside the handle"),
+        ErrorCode::NotFound => format!("{what}: not found"),
+        _ => format!("{what}: {e}"),
+    };
+    error(code, message)
+}
+
+fn metadata(meta: &cap_std::fs::Metadata) -> Metadata {
+    let ft = meta.file_type();
+    let kind = if ft.is_symlink() {
+        EntryKind::Symlink
+    } else if ft.is_dir() {
+        EntryKind::Directory
+    } else if ft.is_file() {
+        EntryKind::File
+    } else if ft.is_block_device() {
+        EntryKind::BlockDevice
+    } else if ft.is_char_device() {
+        EntryKind::CharDevice
+    } else if ft.is_fifo() {
+        EntryKind::Fifo
+    } else {
+        EntryKind::Socket
+    };
+    let sized = matches!(kind, EntryKind::File | EntryKind::Symlink);
+    Metadata {
+        kind,
+        size: if sized { meta.len() } else { 0 },
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        mtime: meta.mtime(),
+        nlink: meta.nlink(),
+        inode: meta.ino(),
+        device: if matches!(kind, EntryKind::BlockDevice | EntryKind::CharDevice) {
+            meta.rdev()
+        } else {
+            0
+        },
+    }
+}
+
+fn check_read_len(what: &str, len: u32) -> Result<(), Error> {
+    if len > MAX_READ {
+        return Err(error(
+            ErrorCode::TooLarge,
+            format!("{what}: read of {len} bytes exceeds max-read ({MAX_READ})"),
+        ));
+    }
+    Ok(())
+}
+
+fn read_at(file: &File, what: &str, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
+    check_read_len(what, len)?;
+    let mut buf = vec![0u8; len as usize];
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error(what, e)),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// Copies `len` bytes between two files at the given offsets, in the kernel
+/// when it can (copy_file_range shares extents and keeps holes on
+/// filesystems that support it); falls back to a plain read/write loop.
+fn copy_range(src: &File, src_offset: u64, dst: &File, dst_offset: u64, len: u64) -> io::Result<()> {
+    let (mut so, mut d_o, mut left) = (src_offset, dst_offset, len);
+    while left > 0 {
+        let chunk = left.min(1 << 30) as usize;
+        match rustix::fs::copy_file_range(src, Some(&mut so), dst, Some(&mut d_o), chunk) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("source ends before offset {}", src_offset + len),
+                ));
+            }
+            Ok(n) => left -= n as u64,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::XDEV | rustix::io::Errno::NOSYS | rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP) => {
+                return copy_range_userspace(src, so, dst, d_o, left);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn copy_range_userspace(src: &File, mut so: u64, dst: &File, mut d_o: u64, mut left: u64) -> io::Result<()> {
+    let mut buf = vec![0u8; (1 << 20).min(left as usize)];
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        let n = src.read_at(&mut buf[..want], so)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source ends before the requested range"));
+        }
+        dst.write_all_at(&buf[..n], d_o)?;
+        so += n as u64;
+        d_o += n as u64;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+impl OutputHandle {
+    fn check_end(&self, offset: u64, len: u64) -> Result<(), Error> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.max_size => Ok(()),
+            _ => Err(error(
+                ErrorCode::TooLarge,
+                format!(
+                    "{}: writing {len} bytes at offset {offset} exceeds the output size limit of {} bytes",
+                    self.name, self.max_size
+                ),
+            )),
+        }
+    }
+}
+
+impl PluginState {
+    fn table_error(&self, e: wasmtime::component::ResourceTableError) -> Error {
+        error(ErrorCode::Io, format!("bad handle: {e}"))
+    }
+}
+
+impl fs::Host for PluginState {
+    fn max_read(&mut self) -> u32 {
+        MAX_READ
+    }
+}
+
+impl fs::HostDir for PluginState {
+    fn read_dir(&mut self, this: Resource<DirHandle>) -> Result<Vec<DirEntry>, Error> {
+        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let mut entries = Vec::new();
+        for entry in h.dir.entries().map_err(|e| io_error(&h.label, e))? {
+            let entry = entry.map_err(|e| io_error(&h.label, e))?;
+            let raw_name = entry.file_name();
+            let name = raw_name.to_str().ok_or_else(|| {
+                error(
+                    ErrorCode::Io,
+                    format!("{}: entry name {:?} is not UTF-8", h.label, raw_name),
+                )
+            })?;
+            let meta = entry
+                .metadata()
+                .map_err(|e| io_error(&h.child_label(name), e))?;
+            entries.push(DirEntry {
+                name: name.to_string(),
+                meta: metadata(&meta),
+            });
+        }
+        entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        Ok(entries)
+    }
+
+    fn stat(&mut self, this: Resource<DirHandle>, path: String) -> Result<Metadata, Error> {
+        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        check_relative(&h.label, &path)?;
+        let what = h.child_label(&path);
+        let meta = if path == "." {
+            h.dir.dir_metadata()
+        } else {
+            h.dir.symlink_metadata(&path)
+        };
+        meta.map(|m| metadata(&m)).map_err(|e| io_error(&what, e))
+    }
+
+    fn open_dir(&mut self, this: Resource<DirHandle>, path: String) -> Result<Resource<DirHandle>, Error> {
+        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        check_relative(&h.label, &path)?;
+        let label = h.child_label(&path);
+        let dir = h.dir.open_dir(&path).map_err(|e| io_error(&label, e))?;
+        let handle = DirHandle {
+            dir: Arc::new(dir),
+            label,
+        };
+        self.table.push(handle).map_err(|e| self.table_error(e))
+    }
+
+    fn open_file(&mut self, this: Resource<DirHandle>, path: String) -> Result<Resource<FileHandle>, Error> {
+        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        check_relative(&h.label, &path)?;
+        let label = h.child_label(&path);
+        let file = h.dir.open(&path).map_err(|e| io_error(&label, e))?;
+        let meta = file.metadata().map_err(|e| io_error(&label, e))?;
+        if meta.is_dir() {
+            return Err(error(ErrorCode::IsADirectory, format!("{label}: is a directory")));
+        }
+        if !meta.is_file() {
+            return Err(error(ErrorCode::Io, format!("{label}: not a regular file")));
+        }
+        let handle = FileHandle {
+            file: Arc::new(file.into_std()),
+            label,
+        };
+        self.table.push(handle).map_err(|e| self.table_error(e))
+    }
+
+    fn read_link(&mut self, this: Resource<DirHandle>, path: String) -> Result<String, Error> {
+        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        check_relative(&h.label, &path)?;
+        let what = h.child_label(&path);
+        let target = h
+            .dir
+            .read_link_contents(&path)
+            .map_err(|e| io_error(&what, e))?;
+        target
+            .into_os_string()
+            .into_string()
+            .map_err(|t| error(ErrorCode::Io, format!("{what}: link target {t:?} is not UTF-8")))
+    }
+
+    fn drop(&mut self, this: Resource<DirHandle>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl fs::HostFile for PluginState {
+    fn size(&mut self, this: Resource<FileHandle>) -> Result<u64, Error> {
+        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        h.file.metadata().map(|m| m.len()).map_err(|e| io_error(&h.label, e))
+    }
+
+    fn read_at(&mut self, this: Resource<FileHandle>, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
+        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        read_at(&h.file, &h.label, offset, len)
+    }
+
+    fn drop(&mut self, this: Resource<FileHandle>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl fs::HostOutput for PluginState {
+    fn write_at(&mut self, this: Resource<OutputHandle>, offset: u64, data: Vec<u8>) -> Result<(), Error> {
+        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        h.check_end(offset, data.len() as u64)?;
+        h.file
+            .write_all_at(&data, offset)
+            .map_err(|e| io_error(&h.name, e))
+    }
+
+    fn set_len(&mut self, this: Resource<OutputHandle>, len: u64) -> Result<(), Error> {
+        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        h.check_end(0, len)?;
+        h.file.set_len(len).map_err(|e| io_error(&h.name, e))
+    }
+
+    fn copy_from(
+        &mut self,
+        this: Resource<OutputHandle>,
+        src: Resource<FileHandle>,
+        src_offset: u64,
+        dst_offset: u64,
+        len: u64,
+    ) -> Result<(), Error> {
+        let dst = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        dst.check_end(dst_offset, len)?;
+        let src = self.table.get(&src).map_err(|e| self.table_error(e))?;
+        copy_range(&src.file, src_offset, &dst.file, dst_offset, len)
+            .map_err(|e| io_error(&format!("copying {} into {}", src.label, dst.name), e))
+    }
+
+    fn copy_from_output(
+        &mut self,
+        this: Resource<OutputHandle>,
+        src: Resource<OutputHandle>,
+        src_offset: u64,
+        dst_offset: u64,
+        len: u64,
+    ) -> Result<(), Error> {
+        let dst = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        dst.check_end(dst_offset, len)?;
+        let src = self.table.get(&src).map_err(|e| self.table_error(e))?;
+        copy_range(&src.file, src_offset, &dst.file, dst_offset, len)
+            .map_err(|e| io_error(&format!("copying {} into {}", src.name, dst.name), e))
+    }
+
+    fn read_at(&mut self, this: Resource<OutputHandle>, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
+        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        read_at(&h.file, &h.name, offset, len)
+    }
+
+    fn len(&mut self, this: Resource<OutputHandle>) -> Result<u64, Error> {
+        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        h.file.metadata().map(|m| m.len()).map_err(|e| io_error(&h.name, e))
+    }
+
+    fn drop(&mut self, this: Resource<OutputHandle>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl fs::HostOutputDir for PluginState {
+    fn create(&mut self, this: Resource<OutputDirHandle>, name: String) -> Result<Resource<OutputHandle>, Error> {
+        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let mut staging = h.staging.lock().unwrap_or_else(|p| p.into_inner());
+        let file = match staging.create(&h.dir, &h.output_id, &name) {
+            Ok(file) => file,
+            Err(CreateError::InvalidName(m)) => return Err(error(ErrorCode::InvalidPath, m)),
+            Err(CreateError::AlreadyExists) => {
+                return Err(error(
+                    ErrorCode::AlreadyExists,
+                    format!("output '{name}' was already created in this build"),
+                ));
+            }
+            Err(CreateError::Io(e)) => {
+                return Err(io_error(&h.dir.join(&name).display().to_string(), e));
+            }
+        };
+        drop(staging);
+        let handle = OutputHandle {
+            file,
+            name,
+            max_size: h.max_size,
+        };
+        self.table.push(handle).map_err(|e| self.table_error(e))
+    }
+
+    fn drop(&mut self, this: Resource<OutputDirHandle>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl host::Host for PluginState {
+    fn log(&mut self, level: Level, message: String) {
+        let plugin = &*self.plugin;
+        match level {
+            Level::Trace => tracing::trace!(target: "plugin", "[{plugin}] {message}"),
+            Level::Debug => tracing::debug!(target: "plugin", "[{plugin}] {message}"),
+            Level::Info => tracing::info!(target: "plugin", "[{plugin}] {message}"),
+            Level::Warn => tracing::warn!(target: "plugin", "[{plugin}] {message}"),
+            Level::Error => tracing::error!(target: "plugin", "[{plugin}] {message}"),
+        }
+    }
+
+    fn progress(&mut self, done: u64, total: u64) {
+        self.observer.progress(&self.plugin, done, total);
+    }
+}
+
+impl codec::Host for PluginState {
+    fn compress(&mut self, opts: Options, blocks: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, String> {
+        crate::codec::compress(opts, &blocks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_path_checks() {
+        assert_eq!(check_relative("r:", "").unwrap_err().code, ErrorCode::InvalidPath);
+        assert_eq!(check_relative("r:", "a\0b").unwrap_err().code, ErrorCode::InvalidPath);
+        assert_eq!(check_relative("r:", "/etc/passwd").unwrap_err().code, ErrorCode::OutsideHandle);
+        assert!(check_relative("r:", "etc/passwd").is_ok());
+    }
+
+    #[test]
+    fn escapes_through_cap_std_map_to_outside_handle() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("d")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.path().join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../..", root.path().join("d/up")).unwrap();
+        let h = DirHandle::open_root(root.path(), "rootfs:").unwrap();
+        for path in ["..", "d/../..", "abs/passwd", "d/up/etc/passwd"] {
+            let e = h.dir.open(path).map_err(|e| io_error(path, e)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::OutsideHandle, "{path}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn copy_range_keeps_bytes_and_reports_short_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = File::options().read(true).write(true).create(true).truncate(true).open(dir.path().join("s")).unwrap();
+        src.write_all_at(&[7u8; 10_000], 0).unwrap();
+        let dst = File::options().read(true).write(true).create(true).truncate(true).open(dir.path().join("d")).unwrap();
+        copy_range(&src, 100, &dst, 5000, 9000).unwrap();
+        let mut buf = vec![0u8; 14_000];
+        dst.read_exact_at(&mut buf, 0).unwrap();
+        assert!(buf[..5000].iter().all(|&b| b == 0));
+        assert!(buf[5000..].iter().all(|&b| b == 7));
+        let e = copy_range(&src, 5000, &dst, 0, 6000).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+    }
+}

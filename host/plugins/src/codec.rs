@@ -1,0 +1,111 @@
+//! The `codec` service: compresses batches of independent blocks natively,
+//! in parallel on all cores (what a single-threaded wasm compressor cannot).
+
+use crate::bindings::auroraboot::plugin::codec::{Algorithm, Options};
+use rayon::prelude::*;
+use std::io::Write;
+
+/// Most blocks accepted in one call.
+pub(crate) const MAX_BLOCKS: usize = 256;
+/// Most input bytes accepted in one call.
+pub(crate) const MAX_BATCH_BYTES: usize = 64 << 20;
+
+pub(crate) fn compress(opts: Options, blocks: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, String> {
+    if blocks.len() > MAX_BLOCKS {
+        return Err(format!("codec: {} blocks in one call, the limit is {MAX_BLOCKS}", blocks.len()));
+    }
+    let total: usize = blocks.iter().map(Vec::len).sum();
+    if total > MAX_BATCH_BYTES {
+        return Err(format!(
+            "codec: {total} bytes in one call, the limit is {MAX_BATCH_BYTES}"
+        ));
+    }
+    let level = checked_level(opts)?;
+    blocks
+        .par_iter()
+        .map(|block| compress_one(opts.algorithm, level, block).map_err(|e| format!("codec: {e}")))
+        .collect()
+}
+
+fn checked_level(opts: Options) -> Result<u32, String> {
+    let (default, range) = match opts.algorithm {
+        Algorithm::Gzip | Algorithm::Zlib => (6, 0..=9),
+        Algorithm::Xz => (6, 0..=9),
+        Algorithm::Zstd => (3, 1..=22),
+    };
+    let level = opts.level.unwrap_or(default);
+    if range.contains(&level) {
+        Ok(level)
+    } else {
+        Err(format!(
+            "codec: level {level} is out of range for {:?} ({}..={})",
+            opts.algorithm,
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+fn compress_one(algorithm: Algorithm, level: u32, block: &[u8]) -> std::io::Result<Vec<u8>> {
+    let out = Vec::with_capacity(block.len() / 2 + 64);
+    match algorithm {
+        Algorithm::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(out, flate2::Compression::new(level));
+            e.write_all(block)?;
+            e.finish()
+        }
+        Algorithm::Zlib => {
+            let mut e = flate2::write::ZlibEncoder::new(out, flate2::Compression::new(level));
+            e.write_all(block)?;
+            e.finish()
+        }
+        Algorithm::Xz => {
+            let mut e = xz2::write::XzEncoder::new(out, level);
+            e.write_all(block)?;
+            e.finish()
+        }
+        Algorithm::Zstd => zstd::bulk::compress(block, level as i32),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn opts(algorithm: Algorithm, level: Option<u32>) -> Options {
+        Options { algorithm, level }
+    }
+
+    #[test]
+    fn every_algorithm_round_trips_in_order() {
+        let blocks: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 10_000 + i as usize]).collect();
+        for alg in [Algorithm::Gzip, Algorithm::Zlib, Algorithm::Xz, Algorithm::Zstd] {
+            let out = compress(opts(alg, None), &blocks).unwrap();
+            assert_eq!(out.len(), blocks.len());
+            for (c, original) in out.iter().zip(&blocks) {
+                let mut plain = Vec::new();
+                match alg {
+                    Algorithm::Gzip => flate2::read::GzDecoder::new(&c[..]).read_to_end(&mut plain),
+                    Algorithm::Zlib => flate2::read::ZlibDecoder::new(&c[..]).read_to_end(&mut plain),
+                    Algorithm::Xz => xz2::read::XzDecoder::new(&c[..]).read_to_end(&mut plain),
+                    Algorithm::Zstd => zstd::stream::read::Decoder::new(&c[..]).unwrap().read_to_end(&mut plain),
+                }
+                .unwrap();
+                assert_eq!(&plain, original);
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_range_levels_and_oversized_batches_are_refused() {
+        let err = compress(opts(Algorithm::Gzip, Some(10)), &[vec![1]]).unwrap_err();
+        assert!(err.contains("level 10 is out of range"), "{err}");
+        let err = compress(opts(Algorithm::Zstd, Some(0)), &[vec![1]]).unwrap_err();
+        assert!(err.contains("out of range"), "{err}");
+        let err = compress(opts(Algorithm::Zstd, None), &vec![vec![0u8]; MAX_BLOCKS + 1]).unwrap_err();
+        assert!(err.contains("blocks in one call"), "{err}");
+        let err = compress(opts(Algorithm::Zstd, None), &[vec![0u8; MAX_BATCH_BYTES + 1]]).unwrap_err();
+        assert!(err.contains("bytes in one call"), "{err}");
+    }
+}

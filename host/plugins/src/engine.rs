@@ -1,0 +1,80 @@
+//! The wasmtime engine shared by all plugins: component model, async calls,
+//! epoch interruption driven by a ticker thread (build deadlines), the
+//! linker with WASI and the AuroraBoot imports, and the compile cache.
+
+use crate::bindings::OutputPlugin;
+use crate::cache::ComponentCache;
+use crate::session::PluginState;
+use crate::PluginError;
+use std::path::PathBuf;
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(100);
+
+/// Loads and runs plugins. One per process.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    cache: ComponentCache,
+}
+
+impl Runtime {
+    /// A runtime caching compiled components in `cache_dir` (none: compile
+    /// every time).
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
+        Self::with_engine(cache_dir).map_err(|e| PluginError::Io(format!("starting the plugin runtime: {e:#}")))
+    }
+
+    fn with_engine(cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        OutputPlugin::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
+
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("plugin-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+
+        let cache = ComponentCache::new(cache_dir, &engine);
+        Ok(Runtime { engine, linker, cache })
+    }
+
+    /// The default cache location: `$AURORABOOT_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/auroraboot/components`, else
+    /// `~/.cache/auroraboot/components`.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        if let Some(dir) = std::env::var_os("AURORABOOT_CACHE_DIR") {
+            return Some(PathBuf::from(dir));
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+        Some(base.join("auroraboot").join("components"))
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<PluginState> {
+        &self.linker
+    }
+
+    /// Compiles `wasm` (or loads it from the cache).
+    pub(crate) fn component(&self, wasm: &[u8]) -> wasmtime::Result<Component> {
+        self.cache.load_or_compile(&self.engine, wasm)
+    }
+}
