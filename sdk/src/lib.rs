@@ -409,6 +409,13 @@ impl Output {
         Ok(self.len()? == 0)
     }
 
+    /// The generated binding under this handle (for tests of the host's
+    /// handle checks; plugins have no use for it).
+    #[doc(hidden)]
+    pub fn as_raw(&self) -> &fs::Output {
+        &self.0
+    }
+
     /// A buffered `Write + Seek` view of the output, starting at offset 0.
     pub fn writer(&self) -> OutputWriter<'_> {
         OutputWriter::new(self)

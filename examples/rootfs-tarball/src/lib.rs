@@ -1,7 +1,7 @@
 //! `rootfs-tarball`: an example third-party AuroraBoot plugin.
 //!
 //! Writes the extracted rootfs as a reproducible `rootfs.tar.gz`: entries in
-//! name order (as `tar --sort=name -C rootfs .` would list them), numeric
+//! name order (as `tar --sort=name -C rootfs .` lists them, without the `./`), numeric
 //! owners, hard links kept as links, symlinks and device nodes preserved.
 //! Set `rootfs_tarball.mtime=<seconds>` to clamp every mtime to one value
 //! (like `SOURCE_DATE_EPOCH`), making the archive byte-for-byte reproducible
@@ -69,7 +69,9 @@ impl Plugin for RootfsTarball {
         let mut done = 0u64;
         let mut skipped_sockets = 0usize;
         for (path, meta) in &entries {
-            let name = if path.is_empty() { "./".to_string() } else { format!("./{path}") };
+            // Names as the tar crate stores them (it drops a leading "./"),
+            // so hard-link targets match the names they refer to.
+            let name = if path.is_empty() { "./".to_string() } else { path.clone() };
             let mut header = tar::Header::new_gnu();
             header.set_mode(meta.mode);
             header.set_uid(meta.uid.into());

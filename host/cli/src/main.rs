@@ -1,1 +1,123 @@
-fn main(){}
+//! `auroraboot`: the command-line entry point.
+
+mod checksum;
+mod cli;
+mod fsutil;
+mod inputs;
+mod plugins_cmd;
+mod progress;
+mod run;
+mod source;
+
+use anyhow::Result;
+use auroraboot_plugins::{Discovery, Runtime, SearchPath};
+use clap::Parser;
+use cli::{Cli, Command, PluginsCommand};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+fn init_logging(debug: bool) {
+    let debug = debug || std::env::var_os("AURORA_DEBUG").is_some();
+    let filter = if debug { "debug,wasmtime=info,cranelift=info" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AURORABOOT_LOG").unwrap_or_else(|_| filter.into()),
+        )
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn discover(common: &cli::Common) -> Result<(Runtime, Discovery)> {
+    let runtime = Runtime::new(Runtime::default_cache_dir())?;
+    let discovery = Discovery::discover(&runtime, &SearchPath::standard(&common.plugin_dirs)).await;
+    for entry in &discovery.entries {
+        if let auroraboot_plugins::PluginStatus::Broken { reason } = &entry.status {
+            tracing::debug!("plugin {} is broken: {reason}", entry.path.display());
+        }
+    }
+    Ok((runtime, discovery))
+}
+
+fn debug_unknown_keys(resolved: &auroraboot_config::Resolved, discovery: &Discovery) {
+    let plugin_keys: Vec<String> = discovery.active().flat_map(|p| p.info.settings.clone()).collect();
+    let unknown = resolved.unknown_keys(&plugin_keys);
+    if !unknown.is_empty() {
+        tracing::debug!("keys no component uses (kept for templating): {}", unknown.join(", "));
+    }
+}
+
+async fn main_inner(cli: Cli) -> Result<()> {
+    match cli.command {
+        Some(Command::Version) => {
+            println!(
+                "auroraboot {} (plugin API {})",
+                env!("CARGO_PKG_VERSION"),
+                auroraboot_plugins::API_VERSION
+            );
+            Ok(())
+        }
+        Some(Command::Plugins { command }) => {
+            let (_runtime, discovery) = discover(&cli.common).await?;
+            match command {
+                PluginsCommand::List { json } => plugins_cmd::list(&discovery, json),
+                PluginsCommand::Inspect { name } => plugins_cmd::inspect(&discovery, &name),
+            }
+        }
+        Some(Command::Config { inputs, json }) => {
+            let resolved = inputs::resolve(&inputs).await?;
+            resolved.config()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&resolved.to_json())?);
+            } else {
+                print!("{}", resolved.to_annotated_yaml());
+                match resolved.cloud_config() {
+                    Some(cc) => print!("--- # cloud-config ({}), exactly as embedded:\n{}", cc.source, cc.text),
+                    None => println!("--- # no cloud-config"),
+                }
+            }
+            Ok(())
+        }
+        None => {
+            let resolved = inputs::resolve(&cli.inputs).await?;
+            let (runtime, discovery) = discover(&cli.common).await?;
+            debug_unknown_keys(&resolved, &discovery);
+            tokio::select! {
+                result = run::run(&runtime, &discovery, &resolved, &cli.output) => result,
+                _ = shutdown_signal() => anyhow::bail!("interrupted; partial outputs were removed"),
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.common.debug);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(main_inner(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -88,7 +88,7 @@ fn check_relative(label: &str, path: &str) -> Result<(), Error> {
     if path.starts_with('/') {
         return Err(error(
             ErrorCode::OutsideHandle,
-            format!("{label}: absolute path '{path}' is outside the handle"),
+            format!("{label}{path}: absolute paths are outside the handle"),
         ));
     }
     Ok(())

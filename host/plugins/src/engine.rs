@@ -11,8 +11,9 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-/// How often the epoch advances; deadlines are counted in these ticks.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(100);
+/// How often the epoch advances: running plugins yield (and check their
+/// deadline) at this pace.
+const EPOCH_TICK: Duration = Duration::from_millis(100);
 
 /// Loads and runs plugins. One per process.
 pub struct Runtime {

@@ -6,14 +6,15 @@
 use crate::bindings::exports::auroraboot::plugin::plugin as wit;
 use crate::capabilities::{DirHandle, OutputDirHandle};
 use crate::discovery::LoadedPlugin;
-use crate::engine::{EPOCH_TICK, Runtime};
+use crate::engine::Runtime;
 use crate::limits::{Limits, MemoryLimitExceeded, MemoryLimiter};
 use crate::staging::{SharedStaging, Staging};
 use crate::stdio::PluginStdio;
 use crate::PluginError;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use wasmtime::Store;
+use std::time::Instant;
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -115,9 +116,17 @@ impl PluginState {
 pub(crate) fn new_store(runtime: &Runtime, plugin: &str, limits: &Limits, observer: Arc<dyn BuildObserver>) -> Store<PluginState> {
     let mut store = Store::new(runtime.engine(), PluginState::new(plugin, limits, observer));
     store.limiter(|s| &mut s.limiter);
-    let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-    store.set_epoch_deadline(ticks);
-    store.epoch_deadline_trap();
+    // Every epoch tick the plugin yields to the executor (so Ctrl-C can
+    // cancel a build), and past the deadline it is interrupted.
+    let deadline = Instant::now() + limits.timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        Ok(if Instant::now() >= deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
     store
 }
 
@@ -133,7 +142,11 @@ pub(crate) fn describe_trap(e: &wasmtime::Error, limits: &Limits) -> String {
     if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
         return format!("exceeded its time limit of {} s and was stopped", limits.timeout.as_secs());
     }
-    format!("crashed: {}", format!("{e:#}").lines().next().unwrap_or("unknown trap"))
+    let cause = e.root_cause().to_string();
+    if let Some(wasmtime::Trap::UnreachableCodeReached) = e.downcast_ref::<wasmtime::Trap>() {
+        return format!("crashed ({cause}): the plugin panicked or aborted; its stderr is logged above");
+    }
+    format!("crashed: {cause}")
 }
 
 impl Runtime {

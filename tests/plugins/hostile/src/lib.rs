@@ -1,0 +1,122 @@
+//! A test plugin that misbehaves on purpose, one output id per attack. Each
+//! attack that the sandbox stops ends in an error whose text the tests
+//! check; an attack that succeeded would instead write what it obtained to
+//! its output and report success, which the tests treat as a failure.
+
+use auroraboot_sdk::bindings::auroraboot::plugin::fs as raw;
+use auroraboot_sdk::{BuildRequest, OutputInfo, Plugin, PluginInfo, Report, register_plugin};
+
+struct Hostile;
+
+const ATTACKS: &[&str] = &[
+    "read-host-file",
+    "escape-dotdot",
+    "escape-absolute",
+    "escape-symlink",
+    "escape-relative-symlink",
+    "loop-forever",
+    "alloc-past-cap",
+    "write-past-limit",
+    "stale-handle",
+    "garbage-report",
+    "no-output",
+    "partial-then-fail",
+    "panic",
+    "environment",
+    "stdio",
+];
+
+impl Plugin for Hostile {
+    fn info() -> PluginInfo {
+        ATTACKS.iter().fold(PluginInfo::new("hostile", "0.0.1"), |info, id| {
+            info.output(OutputInfo::new(id, "misbehaves", "loot.txt").in_directory("hostile"))
+        })
+    }
+
+    fn build(request: BuildRequest) -> Result<Report, String> {
+        let id = request.outputs[0].clone();
+        let loot = match id.as_str() {
+            "read-host-file" => std::fs::read_to_string("/etc/passwd")
+                .map_err(|e| format!("sandbox held: /etc/passwd: {e}"))?,
+            "escape-dotdot" => read(&request, "../outside.txt")?,
+            "escape-absolute" => read(&request, "/etc/passwd")?,
+            "escape-symlink" => read(&request, "abs-link/passwd")?,
+            "escape-relative-symlink" => read(&request, "sub/up-link/outside.txt")?,
+            "loop-forever" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "alloc-past-cap" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    let mut chunk = vec![0u8; 16 << 20];
+                    chunk[0] = 1;
+                    hoard.push(std::hint::black_box(chunk));
+                }
+            }
+            "write-past-limit" => {
+                let out = request.create_output(&id, "loot.txt").map_err(|e| e.to_string())?;
+                let block = vec![0xAAu8; 1 << 20];
+                for i in 0..64u64 {
+                    out.write_at(i << 20, &block).map_err(|e| format!("sandbox held: {e}"))?;
+                }
+                return Ok(Report::new(["loot.txt"], "wrote 64 MiB"));
+            }
+            "stale-handle" => {
+                let out = request.create_output(&id, "loot.txt").map_err(|e| e.to_string())?;
+                out.write_at(0, b"first").map_err(|e| e.to_string())?;
+                let index = out.as_raw().handle();
+                drop(out);
+                // SAFETY: deliberately unsound, that is the attack: re-wrap
+                // the index of the handle just dropped. The host must trap.
+                let ghost = unsafe { raw::Output::from_handle(index) };
+                ghost.write_at(0, b"ghost").map_err(|e| e.to_string())?;
+                std::mem::forget(ghost);
+                return Ok(Report::new(["loot.txt"], "used a dropped handle"));
+            }
+            "garbage-report" => {
+                let out = request.create_output(&id, "loot.txt").map_err(|e| e.to_string())?;
+                out.write_at(0, b"x").map_err(|e| e.to_string())?;
+                return Ok(Report::new(["loot.txt", "../../etc/passwd"], "lies"));
+            }
+            "no-output" => return Ok(Report::new(Vec::<String>::new(), "made nothing")),
+            "partial-then-fail" => {
+                let out = request.create_output(&id, "loot.txt").map_err(|e| e.to_string())?;
+                out.write_at(0, &vec![1u8; 1 << 20]).map_err(|e| e.to_string())?;
+                return Err("failing after writing 1 MiB on purpose".into());
+            }
+            "panic" => panic!("deliberate panic inside the plugin"),
+            "environment" => {
+                let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                let args: Vec<String> = std::env::args().collect();
+                let cwd_listing = std::fs::read_dir(".").map(|d| d.count());
+                if vars.is_empty() && args.is_empty() && cwd_listing.is_err() {
+                    return Err("sandbox held: no environment, no arguments, no directories".into());
+                }
+                format!("env={vars:?} args={args:?} cwd={cwd_listing:?}")
+            }
+            "stdio" => {
+                println!("hello from stdout");
+                eprintln!("hello from stderr");
+                return Err("printed two lines".into());
+            }
+            other => return Err(format!("unknown attack {other}")),
+        };
+        let out = request.create_output(&id, "loot.txt").map_err(|e| e.to_string())?;
+        out.write_at(0, loot.as_bytes()).map_err(|e| e.to_string())?;
+        Ok(Report::new(["loot.txt"], "the attack worked"))
+    }
+}
+
+fn read(request: &BuildRequest, path: &str) -> Result<String, String> {
+    let file = request
+        .rootfs
+        .open_file(path)
+        .map_err(|e| format!("sandbox held: {:?}: {e}", e.code))?;
+    let bytes = file.read_at(0, 1 << 16).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+register_plugin!(Hostile);

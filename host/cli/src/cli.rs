@@ -1,0 +1,98 @@
+//! The command line, compatible with the reference AuroraBoot:
+//! `auroraboot [CONFIG] [--set K=V]... [--cloud-config F|URL|-]`, plus
+//! `--output`, `--plugin-dir` and the `plugins`, `config`, `version`
+//! subcommands.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "auroraboot",
+    about = "Build Kairos ISOs and disk images from a Kairos image, and netboot them",
+    long_about = "Build Kairos ISOs and disk images from a Kairos image, and netboot them.\n\n\
+        CONFIG is a YAML file or an http(s) URL with the keys below; --set KEY=VALUE overrides \
+        them (dotted keys: disk.efi=true). Precedence: defaults < CONFIG < --set < flags.",
+    after_long_help = auroraboot_config::help_text(),
+    version
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub inputs: Inputs,
+
+    /// Outputs to build, by plugin output id (e.g. iso,raw-efi); default:
+    /// the ISO plus every disk.* enabled.
+    #[arg(long, value_delimiter = ',', value_name = "FMT[,FMT...]")]
+    pub output: Vec<String>,
+
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args, Clone)]
+pub struct Common {
+    /// Also load plugins from DIR (searched before AURORABOOT_PLUGIN_PATH and
+    /// the user plugin directory).
+    #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
+    pub plugin_dirs: Vec<PathBuf>,
+
+    /// Verbose logging (also lists configuration keys nobody uses).
+    #[arg(long, global = true)]
+    pub debug: bool,
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Inputs {
+    /// Configuration file (YAML) or http(s) URL.
+    #[arg(value_name = "CONFIG")]
+    pub config: Option<String>,
+
+    /// Set a configuration key (repeatable): KEY=VALUE with dotted keys.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+
+    /// Cloud-config to embed: a file, an http(s) URL, or - for stdin.
+    /// [[ .key ]] / [[[ .key ]]] are replaced by --set values.
+    #[arg(long = "cloud-config", value_name = "PATH|URL|-")]
+    pub cloud_config: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List or inspect the available output plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// Print the merged configuration, where each value came from, and the
+    /// cloud-config exactly as it would be embedded.
+    Config {
+        #[command(flatten)]
+        inputs: Inputs,
+        /// Print JSON instead of annotated YAML.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the version and the plugin API version.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Every plugin found: NAME, VERSION, API, OUTPUTS, SOURCE, status.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One plugin's outputs, settings and location.
+    Inspect {
+        /// The plugin name.
+        name: String,
+    },
+}

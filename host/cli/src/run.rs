@@ -1,0 +1,162 @@
+//! The main job: resolve the configuration, pick the outputs, run each
+//! plugin over the rootfs, write checksums next to the artifacts.
+
+use crate::progress::Progress;
+use anyhow::{Context, Result, bail};
+use auroraboot_config::{Config, Resolved, Scalar};
+use auroraboot_plugins::{BuildSpec, Discovery, Limits, LoadedPlugin, NamedTree, Runtime, SettingValue};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Outputs selected like the reference tool does when `--output` is absent:
+/// every enabled `disk.*`, else the ISO (unless both the ISO server and
+/// netboot are disabled).
+pub fn default_outputs(config: &Config) -> Vec<String> {
+    let mut outputs = Vec::new();
+    for (enabled, id) in [
+        (config.disk.efi, "raw-efi"),
+        (config.disk.bios, "raw-bios"),
+        (config.disk.vhd, "vhd"),
+        (config.disk.gce, "gce"),
+    ] {
+        if enabled {
+            outputs.push(id.to_string());
+        }
+    }
+    if outputs.is_empty() && !(config.disable_iso && config.disable_netboot) {
+        outputs.push("iso".into());
+    }
+    outputs
+}
+
+/// Checks the requested ids against the plugins and groups them by plugin,
+/// keeping the user's order.
+fn plan<'a>(discovery: &'a Discovery, requested: &[String]) -> Result<Vec<(&'a LoadedPlugin, Vec<String>)>> {
+    let mut groups: Vec<(&LoadedPlugin, Vec<String>)> = Vec::new();
+    for id in requested {
+        let Some(plugin) = discovery.provider(id) else {
+            let available = discovery.output_ids();
+            bail!(
+                "unknown output '{id}'; available outputs: {} (see `auroraboot plugins list`)",
+                if available.is_empty() { "none".to_string() } else { available.join(", ") }
+            );
+        };
+        match groups.iter_mut().find(|(p, _)| std::ptr::eq(*p, plugin)) {
+            Some((_, ids)) if !ids.contains(id) => ids.push(id.clone()),
+            Some(_) => {}
+            None => groups.push((plugin, vec![id.clone()])),
+        }
+    }
+    Ok(groups)
+}
+
+fn setting_value(value: Scalar) -> SettingValue {
+    match value {
+        Scalar::Bool(b) => SettingValue::Bool(b),
+        Scalar::Int(i) => SettingValue::Int(i),
+        Scalar::Text(t) | Scalar::Yaml(t) => SettingValue::Text(t),
+    }
+}
+
+/// Optional trees given to plugins, from the configuration.
+fn assets(resolved: &Resolved) -> Result<Vec<NamedTree>> {
+    let mut trees = Vec::new();
+    for (key, name) in [("iso.overlay_iso", "iso-overlay"), ("iso.overlay_rootfs", "rootfs-overlay")] {
+        if let Some(entry) = resolved.get(key) {
+            let path = PathBuf::from(entry.value.as_text());
+            if !path.is_dir() {
+                bail!("{key}: directory '{}' not found (from {})", path.display(), entry.source);
+            }
+            trees.push(NamedTree { name: name.into(), path });
+        }
+    }
+    Ok(trees)
+}
+
+pub fn limits(config: &Config) -> Limits {
+    Limits {
+        memory: config.plugin_memory_mib << 20,
+        timeout: Duration::from_secs(config.plugin_timeout_secs.max(1)),
+        max_output: config.plugin_max_output_mib << 20,
+    }
+}
+
+pub async fn run(runtime: &Runtime, discovery: &Discovery, resolved: &Resolved, requested: &[String]) -> Result<()> {
+    let config = resolved.config()?;
+    let outputs = if requested.is_empty() { default_outputs(&config) } else { requested.to_vec() };
+    if outputs.is_empty() {
+        bail!("nothing to build: no --output given and disable_iso + disable_netboot with no disk.* set");
+    }
+    let groups = plan(discovery, &outputs)?;
+    let rootfs = crate::source::resolve(&config)?;
+    let assets = assets(resolved)?;
+
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("creating state_dir {}", config.state_dir.display()))?;
+    let cloud_config = resolved.cloud_config().map(|c| c.text.clone()).unwrap_or_default();
+    crate::fsutil::write_atomically(&config.state_dir.join("config.yaml"), cloud_config.as_bytes(), 0o600)?;
+
+    let limits = limits(&config);
+    let progress = Arc::new(Progress::new());
+    for (plugin, ids) in groups {
+        let spec = BuildSpec {
+            outputs: ids.clone(),
+            settings: resolved
+                .settings_under(&plugin.info.settings)
+                .into_iter()
+                .map(|(k, v)| (k, setting_value(v)))
+                .collect(),
+            cloud_config: cloud_config.clone(),
+            rootfs: rootfs.path.clone(),
+            assets: assets.clone(),
+            state_dir: config.state_dir.clone(),
+        };
+        tracing::info!("building {} with plugin {} {}", ids.join(", "), plugin.info.name, plugin.info.version);
+        let started = Instant::now();
+        let outcome = runtime.build(plugin, &spec, &limits, progress.clone()).await;
+        progress.finish(&plugin.info.name);
+        let outcome = outcome?;
+        for file in &outcome.files {
+            crate::checksum::write_sha256(file)?;
+            tracing::info!("wrote {} ({})", file.display(), human_size(file));
+        }
+        tracing::info!("{} ({:.1} s)", outcome.summary, started.elapsed().as_secs_f64());
+    }
+    if !config.disable_netboot || !(config.disable_http_server || config.disable_iso) {
+        tracing::warn!(
+            "netboot and the artifact HTTP server are not available in this version yet; \
+             artifacts are in {} (set disable_netboot=true disable_http_server=true to silence this)",
+            config.state_dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn human_size(path: &Path) -> String {
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b => format!("{b} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(sets: &[&str]) -> Config {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        auroraboot_config::resolve(None, &sets, None).unwrap().config().unwrap()
+    }
+
+    #[test]
+    fn default_outputs_follow_the_reference() {
+        assert_eq!(default_outputs(&config(&[])), vec!["iso"]);
+        assert_eq!(default_outputs(&config(&["disk.efi=true", "disk.gce=true"])), vec!["raw-efi", "gce"]);
+        assert_eq!(default_outputs(&config(&["disk.mbr=true"])), vec!["raw-bios"]);
+        assert!(default_outputs(&config(&["disable_iso=true", "disable_netboot=true"])).is_empty());
+        assert_eq!(default_outputs(&config(&["disable_iso=true"])), vec!["iso"]);
+    }
+}
