@@ -98,11 +98,10 @@ pub fn spec(key: &str) -> Option<&'static KeySpec> {
 
 /// The `--help` text listing every key with its default.
 pub fn help_text() -> String {
-    let width = KEYS.iter().map(|k| k.key.len()).max().unwrap_or(0);
-    let mut out = String::from("Configuration keys (config file, or --set KEY=VALUE):\n");
+    let mut out = String::from("Configuration keys (in CONFIG, or --set KEY=VALUE):\n");
     for k in KEYS {
         let default = k.default.map(|d| format!(" [default: {d}]")).unwrap_or_default();
-        out.push_str(&format!("  {:width$}  {}{default}\n", k.key, k.help));
+        out.push_str(&format!("  {}{default}\n          {}\n", k.key, k.help));
     }
     out
 }
