@@ -37,22 +37,61 @@ fn help_lists_every_config_key_with_its_default() {
     for key in auroraboot_config_keys() {
         assert!(run.stdout.contains(&key), "--help lacks {key}");
     }
-    for default in ["[default: 8090]", "[default: /tmp/auroraboot]", "[default: :8080]", "[default: false]"] {
+    for default in [
+        "[default: 8090]",
+        "[default: /tmp/auroraboot]",
+        "[default: :8080]",
+        "[default: false]",
+    ] {
         assert!(run.stdout.contains(default), "--help lacks {default}");
     }
-    for flag in ["--set", "--cloud-config", "--output", "--plugin-dir", "--debug", "plugins", "config", "version"] {
+    for flag in [
+        "--set",
+        "--cloud-config",
+        "--output",
+        "--plugin-dir",
+        "--debug",
+        "plugins",
+        "config",
+        "version",
+    ] {
         assert!(run.stdout.contains(flag), "--help lacks {flag}");
     }
 }
 
 fn auroraboot_config_keys() -> Vec<String> {
     [
-        "container_image", "repository", "release_version", "artifact_version", "flavor", "flavor_release",
-        "state_dir", "listen_addr", "netboot_http_port", "netboot_listen_addr", "disable_netboot",
-        "disable_http_server", "disable_iso", "cloud_config", "no_default_cloud_config", "arch",
-        "allow-insecure-registries", "iso.overlay_iso", "iso.overlay_rootfs", "iso.override_name",
-        "iso.include_date", "iso.extend-live-cmdline", "iso.live_console", "netboot.cmdline", "disk.state_size",
-        "disk.size", "disk.efi", "disk.bios", "disk.vhd", "disk.gce", "disk.recovery_image_size",
+        "container_image",
+        "repository",
+        "release_version",
+        "artifact_version",
+        "flavor",
+        "flavor_release",
+        "state_dir",
+        "listen_addr",
+        "netboot_http_port",
+        "netboot_listen_addr",
+        "disable_netboot",
+        "disable_http_server",
+        "disable_iso",
+        "cloud_config",
+        "no_default_cloud_config",
+        "arch",
+        "allow-insecure-registries",
+        "iso.overlay_iso",
+        "iso.overlay_rootfs",
+        "iso.override_name",
+        "iso.include_date",
+        "iso.extend-live-cmdline",
+        "iso.live_console",
+        "netboot.cmdline",
+        "disk.state_size",
+        "disk.size",
+        "disk.efi",
+        "disk.bios",
+        "disk.vhd",
+        "disk.gce",
+        "disk.recovery_image_size",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -72,31 +111,65 @@ fn version_names_the_plugin_api() {
 #[test]
 fn config_command_shows_sources_and_the_exact_rendered_cloud_config() {
     let sb = Sandbox::new();
-    let config = sb.write("aurora.yaml", "container_image: dir:///srv/rootfs\nnetboot_http_port: 9090\ndisk:\n  raw: true\n");
+    let config = sb.write(
+        "aurora.yaml",
+        "container_image: dir:///srv/rootfs\nnetboot_http_port: 9090\ndisk:\n  raw: true\n",
+    );
     let cc = sb.write("cloud.yaml", BASH_CLOUD_CONFIG);
     let run = sb
         .auroraboot()
         .arg("config")
         .arg(&config)
-        .args(["--set", "github.user=mudler", "--set", "kairos.password=p=a,ss", "--set", "state_dir=/srv/state"])
+        .args([
+            "--set",
+            "github.user=mudler",
+            "--set",
+            "kairos.password=p=a,ss",
+            "--set",
+            "state_dir=/srv/state",
+        ])
         .arg("--cloud-config")
         .arg(&cc)
         .run()
         .success();
     let out = &run.stdout;
-    assert!(out.contains(&format!("container_image: dir:///srv/rootfs  # config file {}", config.display())), "{out}");
-    assert!(out.contains("netboot_http_port: 9090  # config file"), "{out}");
-    assert!(out.contains("  efi: true  # config file"), "alias disk.raw -> disk.efi: {out}");
-    assert!(out.contains("state_dir: /srv/state  # --set state_dir=/srv/state"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "container_image: dir:///srv/rootfs  # config file {}",
+            config.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("netboot_http_port: 9090  # config file"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  efi: true  # config file"),
+        "alias disk.raw -> disk.efi: {out}"
+    );
+    assert!(
+        out.contains("state_dir: /srv/state  # --set state_dir=/srv/state"),
+        "{out}"
+    );
     assert!(out.contains("listen_addr: :8080  # default"), "{out}");
-    let (_, embedded) = out.split_once("exactly as embedded:\n").expect("cloud-config section");
+    let (_, embedded) = out
+        .split_once("exactly as embedded:\n")
+        .expect("cloud-config section");
     assert_eq!(embedded, rendered_bash_cloud_config());
 
     let json = sb
         .auroraboot()
         .arg("config")
         .arg(&config)
-        .args(["--json", "--set", "github.user=mudler", "--set", "kairos.password=p=a,ss", "--cloud-config"])
+        .args([
+            "--json",
+            "--set",
+            "github.user=mudler",
+            "--set",
+            "kairos.password=p=a,ss",
+            "--cloud-config",
+        ])
         .arg(&cc)
         .run()
         .success();
@@ -112,11 +185,21 @@ fn cloud_config_from_stdin_and_url_and_missing_keys_warn() {
     let sb = Sandbox::new();
     let run = sb
         .auroraboot()
-        .args(["config", "--set", "github.user=mudler", "--cloud-config", "-"])
+        .args([
+            "config",
+            "--set",
+            "github.user=mudler",
+            "--cloud-config",
+            "-",
+        ])
         .run_with_stdin("user: [[ .github.user ]]\nmissing: '[[ .kairos.token ]]'\n")
         .success()
         .stderr_has("no --set value for [[ .kairos.token ]]");
-    assert!(run.stdout.ends_with("user: mudler\nmissing: ''\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.ends_with("user: mudler\nmissing: ''\n"),
+        "{}",
+        run.stdout
+    );
 
     let url = http_server(2, |path| match path {
         "/cloud.yaml" => (200, "#cloud-config\nuser: [[[ .github.user ]]]\n".into()),
@@ -124,10 +207,20 @@ fn cloud_config_from_stdin_and_url_and_missing_keys_warn() {
     });
     let run = sb
         .auroraboot()
-        .args(["config", "--set", "github.user=mudler", "--cloud-config", &format!("{url}/cloud.yaml")])
+        .args([
+            "config",
+            "--set",
+            "github.user=mudler",
+            "--cloud-config",
+            &format!("{url}/cloud.yaml"),
+        ])
         .run()
         .success();
-    assert!(run.stdout.ends_with("#cloud-config\nuser: mudler\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.ends_with("#cloud-config\nuser: mudler\n"),
+        "{}",
+        run.stdout
+    );
     sb.auroraboot()
         .args(["config", "--cloud-config", &format!("{url}/nope.yaml")])
         .run()
@@ -146,7 +239,9 @@ fn config_from_a_url_and_its_failures() {
         .args(["config", &format!("{url}/aurora.yaml")])
         .run()
         .success()
-        .stdout_has(&format!("state_dir: /from/url  # config URL {url}/aurora.yaml"));
+        .stdout_has(&format!(
+            "state_dir: /from/url  # config URL {url}/aurora.yaml"
+        ));
     sb.auroraboot()
         .args(["config", &format!("{url}/missing.yaml")])
         .run()
@@ -162,7 +257,10 @@ fn config_from_a_url_and_its_failures() {
 #[test]
 fn invalid_configuration_is_reported_with_key_value_and_source() {
     let sb = Sandbox::new();
-    let bad_yaml = sb.write("bad.yaml", "state_dir: /x\ndisk:\n  efi: true\n   bios: false\n");
+    let bad_yaml = sb.write(
+        "bad.yaml",
+        "state_dir: /x\ndisk:\n  efi: true\n   bios: false\n",
+    );
     sb.auroraboot()
         .arg("config")
         .arg(&bad_yaml)
@@ -171,7 +269,15 @@ fn invalid_configuration_is_reported_with_key_value_and_source() {
         .stderr_has("bad.yaml: invalid YAML at line 4");
     let run = sb
         .auroraboot()
-        .args(["config", "--set", "disable_netboot=maybe", "--set", "netboot_http_port=99999", "--set", "listen_addr=nowhere"])
+        .args([
+            "config",
+            "--set",
+            "disable_netboot=maybe",
+            "--set",
+            "netboot_http_port=99999",
+            "--set",
+            "listen_addr=nowhere",
+        ])
         .run()
         .failure();
     let run = run.stderr_has("disable_netboot: 'maybe' is not a boolean");
@@ -231,18 +337,35 @@ fn sources_and_outputs_are_checked_before_any_work() {
     sb.auroraboot()
         .arg("--plugin-dir")
         .arg(&plugins)
-        .args(["--set", &set_state, "--output", "rootfs-tarball", "--set", "container_image=quay.io/kairos/core:latest"])
+        .args([
+            "--set",
+            &set_state,
+            "--output",
+            "rootfs-tarball",
+            "--set",
+            "container_image=quay.io/kairos/core:latest",
+        ])
         .run()
         .failure()
         .stderr_has("not yet supported");
     sb.auroraboot()
         .arg("--plugin-dir")
         .arg(&plugins)
-        .args(["--set", &set_state, "--output", "rootfs-tarball", "--set", "container_image=dir:///no/such/rootfs"])
+        .args([
+            "--set",
+            &set_state,
+            "--output",
+            "rootfs-tarball",
+            "--set",
+            "container_image=dir:///no/such/rootfs",
+        ])
         .run()
         .failure()
         .stderr_has("rootfs directory '/no/such/rootfs' does not exist");
-    assert!(!state.exists(), "nothing may be written when the inputs are wrong");
+    assert!(
+        !state.exists(),
+        "nothing may be written when the inputs are wrong"
+    );
 }
 
 #[test]
@@ -255,7 +378,14 @@ fn debug_lists_keys_nothing_uses() {
         .arg("--debug")
         .arg("--plugin-dir")
         .arg(&plugins)
-        .args(["--output", "rootfs-tarball", "--set", "github.user=mudler", "--set", "rootfs_tarball.mtime=0"])
+        .args([
+            "--output",
+            "rootfs-tarball",
+            "--set",
+            "github.user=mudler",
+            "--set",
+            "rootfs_tarball.mtime=0",
+        ])
         .arg("--set")
         .arg(format!("container_image=dir://{}", rootfs.display()))
         .arg("--set")

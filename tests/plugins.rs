@@ -8,7 +8,14 @@ use std::process::Command;
 #[test]
 fn list_shows_active_shadowed_and_broken_plugins_without_failing() {
     let sb = Sandbox::new();
-    let first = sb.plugin_dir("first", &["rootfs-tarball", "test-plugin-wrong-api", "test-plugin-no-exports"]);
+    let first = sb.plugin_dir(
+        "first",
+        &[
+            "rootfs-tarball",
+            "test-plugin-wrong-api",
+            "test-plugin-no-exports",
+        ],
+    );
     let second = sb.plugin_dir("second", &["rootfs-tarball"]);
     sb.write("first/junk.wasm", "this is not wasm");
     std::fs::write(first.join("core-module.wasm"), b"\0asm\x01\0\0\0").unwrap();
@@ -26,16 +33,42 @@ fn list_shows_active_shadowed_and_broken_plugins_without_failing() {
     for col in ["NAME", "VERSION", "API", "OUTPUTS", "SOURCE", "STATUS"] {
         assert!(header.contains(col), "{header}");
     }
-    let line = |needle: &str| out.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle}:\n{out}")).to_string();
+    let line = |needle: &str| {
+        out.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle}:\n{out}"))
+            .to_string()
+    };
     let active = line("first/rootfs_tarball.wasm");
     let fields: Vec<&str> = active.split_whitespace().collect();
-    assert_eq!(fields[..5], ["rootfs-tarball", "0.1.0", "0.1.0", "rootfs-tarball", "--plugin-dir"], "{active}");
-    assert!(active.ends_with("rootfs_tarball.wasm)"), "an active plugin has no status: {active}");
+    assert_eq!(
+        fields[..5],
+        [
+            "rootfs-tarball",
+            "0.1.0",
+            "0.1.0",
+            "rootfs-tarball",
+            "--plugin-dir"
+        ],
+        "{active}"
+    );
+    assert!(
+        active.ends_with("rootfs_tarball.wasm)"),
+        "an active plugin has no status: {active}"
+    );
     let shadowed = line("AURORABOOT_PLUGIN_PATH");
-    assert!(shadowed.contains("shadowed by") && shadowed.contains("first/rootfs_tarball.wasm"), "{shadowed}");
+    assert!(
+        shadowed.contains("shadowed by") && shadowed.contains("first/rootfs_tarball.wasm"),
+        "{shadowed}"
+    );
     assert!(line("junk.wasm").contains("broken: not a WebAssembly file"));
-    assert!(line("core-module.wasm").contains("broken: a core WebAssembly module, not a component"));
-    assert!(line("wrong_api").contains("broken: built for plugin API 0.2.0; this auroraboot supports API 0.1.0"));
+    assert!(
+        line("core-module.wasm").contains("broken: a core WebAssembly module, not a component")
+    );
+    assert!(
+        line("wrong_api")
+            .contains("broken: built for plugin API 0.2.0; this auroraboot supports API 0.1.0")
+    );
     assert!(line("no-exports").contains("broken: missing export auroraboot:plugin/plugin@0.1.0"));
     assert!(!out.contains("README"), "non-.wasm files are not plugins");
 
@@ -46,7 +79,12 @@ fn list_shows_active_shadowed_and_broken_plugins_without_failing() {
         .run()
         .success();
     let rows: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    let tarball = rows.as_array().unwrap().iter().find(|r| r["name"] == "rootfs-tarball").unwrap();
+    let tarball = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "rootfs-tarball")
+        .unwrap();
     assert_eq!(tarball["state"]["status"], "active");
     assert_eq!(tarball["info"]["outputs"][0]["id"], "rootfs-tarball");
     assert_eq!(tarball["info"]["api_version"], "0.1.0");
@@ -57,13 +95,30 @@ fn user_plugin_dir_comes_last_and_inspect_describes_a_plugin() {
     let sb = Sandbox::new();
     let user_dir = sb.path("xdg-data/auroraboot/plugins");
     std::fs::create_dir_all(&user_dir).unwrap();
-    std::fs::copy(auroraboot_tests::wasm("rootfs-tarball"), user_dir.join("tarball.wasm")).unwrap();
+    std::fs::copy(
+        auroraboot_tests::wasm("rootfs-tarball"),
+        user_dir.join("tarball.wasm"),
+    )
+    .unwrap();
     let run = sb.auroraboot().args(["plugins", "list"]).run().success();
     assert!(run.stdout.contains("user ("), "{}", run.stdout);
-    let run = sb.auroraboot().args(["plugins", "inspect", "rootfs-tarball"]).run().success();
+    let run = sb
+        .auroraboot()
+        .args(["plugins", "inspect", "rootfs-tarball"])
+        .run()
+        .success();
     assert!(run.stdout.contains("status:   active"), "{}", run.stdout);
-    assert!(run.stdout.contains("settings: rootfs_tarball"), "{}", run.stdout);
-    assert!(run.stdout.contains("<state_dir>/rootfs-tarball/rootfs.tar.gz"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("settings: rootfs_tarball"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("<state_dir>/rootfs-tarball/rootfs.tar.gz"),
+        "{}",
+        run.stdout
+    );
     sb.auroraboot()
         .args(["plugins", "inspect", "nope"])
         .run()
@@ -73,13 +128,26 @@ fn user_plugin_dir_comes_last_and_inspect_describes_a_plugin() {
 
 /// `tar -tv` lines with the leading `./` GNU tar adds removed.
 fn listing(archive_args: &[&str]) -> Vec<String> {
-    let out = Command::new("tar").args(archive_args).output().expect("tar");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("tar")
+        .args(archive_args)
+        .output()
+        .expect("tar");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
         .map(|l| l.replace(" ./", " ").replace("link to ./", "link to "))
-        .map(|l| if l.ends_with(" ") { l.trim_end().to_string() } else { l })
+        .map(|l| {
+            if l.ends_with(" ") {
+                l.trim_end().to_string()
+            } else {
+                l
+            }
+        })
         .collect()
 }
 
@@ -99,7 +167,12 @@ fn rootfs_tarball_matches_gnu_tar_and_is_reproducible() {
             .arg(format!("container_image=dir://{}", rootfs.display()))
             .arg("--set")
             .arg(format!("state_dir={}", sb.path(state).display()))
-            .args(["--set", "disable_netboot=true", "--set", "disable_http_server=true"])
+            .args([
+                "--set",
+                "disable_netboot=true",
+                "--set",
+                "disable_http_server=true",
+            ])
             .run()
             .success()
     };
@@ -120,17 +193,36 @@ fn rootfs_tarball_matches_gnu_tar_and_is_reproducible() {
     assert!(status.success());
     let reference = listing(&["--numeric-owner", "-tvf", reference_tar.to_str().unwrap()]);
     assert_eq!(ours, reference, "listing differs from GNU tar's");
-    assert!(ours.iter().any(|l| l.starts_with('h') && l.contains("usr/bin/ls link to usr/bin/busybox")));
+    assert!(
+        ours.iter()
+            .any(|l| l.starts_with('h') && l.contains("usr/bin/ls link to usr/bin/busybox"))
+    );
     assert!(ours.iter().any(|l| l.starts_with("-rwsr-xr-x")));
     assert!(ours.iter().any(|l| l.starts_with('p')));
 
     // Extracting it gives back the same tree (diff cannot compare fifos).
     let extracted = sb.path("extracted");
     std::fs::create_dir(&extracted).unwrap();
-    let status = Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(&extracted).status().unwrap();
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&extracted)
+        .status()
+        .unwrap();
     assert!(status.success());
-    let diff = Command::new("diff").arg("-r").args(["--no-dereference", "--exclude=pipe"]).arg(&rootfs).arg(&extracted).output().unwrap();
-    assert!(diff.status.success(), "{}", String::from_utf8_lossy(&diff.stdout));
+    let diff = Command::new("diff")
+        .arg("-r")
+        .args(["--no-dereference", "--exclude=pipe"])
+        .arg(&rootfs)
+        .arg(&extracted)
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
 
     // The checksum file verifies with sha256sum.
     let check = Command::new("sha256sum")
@@ -138,7 +230,11 @@ fn rootfs_tarball_matches_gnu_tar_and_is_reproducible() {
         .current_dir(sb.path("state/rootfs-tarball"))
         .output()
         .unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
 
     // The same tree gives the same bytes.
     build("state2");
@@ -178,6 +274,16 @@ fn a_corrupt_compile_cache_is_rebuilt() {
     bytes[mid] ^= 0x5a;
     std::fs::write(&entries[0], &bytes).unwrap();
     let run = list();
-    assert!(run.stdout.lines().any(|l| l.starts_with("rootfs-tarball ") && !l.contains("broken")), "{}", run.stdout);
-    assert_ne!(std::fs::read(&entries[0]).unwrap(), bytes, "the corrupt entry was replaced");
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("rootfs-tarball ") && !l.contains("broken")),
+        "{}",
+        run.stdout
+    );
+    assert_ne!(
+        std::fs::read(&entries[0]).unwrap(),
+        bytes,
+        "the corrupt entry was replaced"
+    );
 }

@@ -29,9 +29,19 @@ impl Attack {
             .auroraboot()
             .arg("--plugin-dir")
             .arg(sb.path("plugins"))
-            .args(["--output", output, "--set", "disable_netboot=true", "--set", "disable_http_server=true"])
+            .args([
+                "--output",
+                output,
+                "--set",
+                "disable_netboot=true",
+                "--set",
+                "disable_http_server=true",
+            ])
             .arg("--set")
-            .arg(format!("container_image=dir://{}", sb.path("rootfs").display()))
+            .arg(format!(
+                "container_image=dir://{}",
+                sb.path("rootfs").display()
+            ))
             .arg("--set")
             .arg(format!("state_dir={}", sb.state_dir().display()))
             .args(extra)
@@ -46,7 +56,10 @@ impl Attack {
 /// The output directory holds nothing: no artifact, no temporary file.
 fn assert_no_artifacts(dir: &Path) {
     let left: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     assert!(left.is_empty(), "left in {}: {left:?}", dir.display());
 }
@@ -54,17 +67,22 @@ fn assert_no_artifacts(dir: &Path) {
 #[test]
 fn wasi_gives_no_host_files_environment_or_arguments() {
     let a = Attack::new();
-    a.run("read-host-file", &[]).stderr_has("sandbox held: /etc/passwd");
-    a.run("environment", &[]).stderr_has("sandbox held: no environment, no arguments, no directories");
+    a.run("read-host-file", &[])
+        .stderr_has("sandbox held: /etc/passwd");
+    a.run("environment", &[])
+        .stderr_has("sandbox held: no environment, no arguments, no directories");
 }
 
 #[test]
 fn dir_handles_cannot_be_escaped() {
     let a = Attack::new();
     a.run("escape-dotdot", &[]).stderr_has("OutsideHandle");
-    a.run("escape-absolute", &[]).stderr_has("absolute paths are outside the handle");
-    a.run("escape-symlink", &[]).stderr_has("rootfs:abs-link/passwd: path leads outside the handle");
-    a.run("escape-relative-symlink", &[]).stderr_has("rootfs:sub/up-link/outside.txt: path leads outside the handle");
+    a.run("escape-absolute", &[])
+        .stderr_has("absolute paths are outside the handle");
+    a.run("escape-symlink", &[])
+        .stderr_has("rootfs:abs-link/passwd: path leads outside the handle");
+    a.run("escape-relative-symlink", &[])
+        .stderr_has("rootfs:sub/up-link/outside.txt: path leads outside the handle");
 }
 
 #[test]
@@ -90,20 +108,25 @@ fn outputs_cannot_grow_past_the_size_cap() {
 
 #[test]
 fn a_dropped_handle_cannot_be_used_again() {
-    Attack::new().run("stale-handle", &[]).stderr_has("crashed: unknown handle index");
+    Attack::new()
+        .run("stale-handle", &[])
+        .stderr_has("crashed: unknown handle index");
 }
 
 #[test]
 fn garbage_results_are_rejected() {
     let a = Attack::new();
-    a.run("garbage-report", &[]).stderr_has("reported file '../../etc/passwd' that it did not create");
-    a.run("no-output", &[]).stderr_has("reported success but created no file for output 'no-output'");
+    a.run("garbage-report", &[])
+        .stderr_has("reported file '../../etc/passwd' that it did not create");
+    a.run("no-output", &[])
+        .stderr_has("reported success but created no file for output 'no-output'");
 }
 
 #[test]
 fn failures_and_panics_leave_nothing_behind() {
     let a = Attack::new();
-    a.run("partial-then-fail", &[]).stderr_has("failing after writing 1 MiB on purpose");
+    a.run("partial-then-fail", &[])
+        .stderr_has("failing after writing 1 MiB on purpose");
     a.run("panic", &[])
         .stderr_has("deliberate panic inside the plugin")
         .stderr_has("the plugin panicked or aborted");

@@ -119,7 +119,11 @@ impl Drop for OutputWriter<'_> {
     }
 }
 
-fn resolve_seek(pos: u64, from: SeekFrom, len: impl FnOnce() -> io::Result<u64>) -> io::Result<u64> {
+fn resolve_seek(
+    pos: u64,
+    from: SeekFrom,
+    len: impl FnOnce() -> io::Result<u64>,
+) -> io::Result<u64> {
     let target = match from {
         SeekFrom::Start(n) => Some(n),
         SeekFrom::Current(d) => pos.checked_add_signed(d),

@@ -108,7 +108,9 @@ pub mod __private {
         P::info().into_wit()
     }
 
-    pub fn build<P: Plugin>(request: wit_plugin::BuildRequest) -> Result<wit_plugin::Report, String> {
+    pub fn build<P: Plugin>(
+        request: wit_plugin::BuildRequest,
+    ) -> Result<wit_plugin::Report, String> {
         let report = P::build(BuildRequest::from_wit(request))?;
         Ok(wit_plugin::Report {
             files: report.files,
@@ -388,13 +390,27 @@ impl Output {
     }
 
     /// Host-side copy of `len` bytes of `src` at `src_offset` to `dst_offset`.
-    pub fn copy_from(&self, src: &File, src_offset: u64, dst_offset: u64, len: u64) -> Result<(), Error> {
+    pub fn copy_from(
+        &self,
+        src: &File,
+        src_offset: u64,
+        dst_offset: u64,
+        len: u64,
+    ) -> Result<(), Error> {
         Ok(self.0.copy_from(&src.0, src_offset, dst_offset, len)?)
     }
 
     /// Host-side copy from another output of the same build.
-    pub fn copy_from_output(&self, src: &Output, src_offset: u64, dst_offset: u64, len: u64) -> Result<(), Error> {
-        Ok(self.0.copy_from_output(&src.0, src_offset, dst_offset, len)?)
+    pub fn copy_from_output(
+        &self,
+        src: &Output,
+        src_offset: u64,
+        dst_offset: u64,
+        len: u64,
+    ) -> Result<(), Error> {
+        Ok(self
+            .0
+            .copy_from_output(&src.0, src_offset, dst_offset, len)?)
     }
 
     pub fn read_at(&self, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
@@ -464,7 +480,11 @@ pub mod codec {
 
     /// Compresses each block independently, returning them in order.
     /// At most 256 blocks / 64 MiB per call.
-    pub fn compress(algorithm: Algorithm, level: Option<u32>, blocks: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, String> {
+    pub fn compress(
+        algorithm: Algorithm,
+        level: Option<u32>,
+        blocks: &[Vec<u8>],
+    ) -> Result<Vec<Vec<u8>>, String> {
         let algorithm = match algorithm {
             Algorithm::Gzip => wit_codec::Algorithm::Gzip,
             Algorithm::Zlib => wit_codec::Algorithm::Zlib,

@@ -11,7 +11,10 @@ use std::sync::Once;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 fn target_dir() -> PathBuf {
@@ -24,16 +27,30 @@ static BUILD_WASM: Once = Once::new();
 
 /// The wasm plugin crates the tests use, built once per test process if
 /// missing (`make test` builds them up front).
-pub const WASM_CRATES: &[&str] = &["rootfs-tarball", "test-plugin-hostile", "test-plugin-wrong-api", "test-plugin-no-exports"];
+pub const WASM_CRATES: &[&str] = &[
+    "rootfs-tarball",
+    "test-plugin-hostile",
+    "test-plugin-wrong-api",
+    "test-plugin-no-exports",
+];
 
 /// Path of the component built from workspace crate `name`.
 pub fn wasm(name: &str) -> PathBuf {
-    let file = |n: &str| target_dir().join("wasm32-wasip2/release").join(format!("{n}.wasm"));
-    let path = if file(name).exists() || name.ends_with("no-exports") { file(name) } else { file(&name.replace('-', "_")) };
+    let file = |n: &str| {
+        target_dir()
+            .join("wasm32-wasip2/release")
+            .join(format!("{n}.wasm"))
+    };
+    let path = if file(name).exists() || name.ends_with("no-exports") {
+        file(name)
+    } else {
+        file(&name.replace('-', "_"))
+    };
     if !path.exists() {
         BUILD_WASM.call_once(|| {
             let mut cmd = Command::new(env!("CARGO"));
-            cmd.args(["build", "--release", "--target", "wasm32-wasip2"]).current_dir(workspace());
+            cmd.args(["build", "--release", "--target", "wasm32-wasip2"])
+                .current_dir(workspace());
             for c in WASM_CRATES {
                 cmd.args(["-p", c]);
             }
@@ -99,7 +116,8 @@ impl Sandbox {
         std::fs::create_dir_all(&dir).expect("mkdir");
         for c in components {
             let src = wasm(c);
-            std::fs::copy(&src, dir.join(src.file_name().expect("file name"))).expect("copy plugin");
+            std::fs::copy(&src, dir.join(src.file_name().expect("file name")))
+                .expect("copy plugin");
         }
         dir
     }
@@ -113,7 +131,10 @@ impl Sandbox {
             .env_remove("AURORA_DEBUG")
             .env_remove("AURORABOOT_LOG")
             .env("XDG_DATA_HOME", self.path("xdg-data"))
-            .env("AURORABOOT_CACHE_DIR", target_dir().join("test-component-cache"))
+            .env(
+                "AURORABOOT_CACHE_DIR",
+                target_dir().join("test-component-cache"),
+            )
             .stdin(Stdio::null());
         cmd
     }
@@ -136,13 +157,26 @@ impl Run {
     }
 
     pub fn success(self) -> Run {
-        assert!(self.status.success(), "command failed: {:?}\nstdout:\n{}\nstderr:\n{}", self.status, self.stdout, self.stderr);
+        assert!(
+            self.status.success(),
+            "command failed: {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     /// A clean failure: exit code 1, no signal, no panic.
     pub fn failure(self) -> Run {
-        assert_eq!(self.status.code(), Some(1), "expected exit 1, got {:?}\nstdout:\n{}\nstderr:\n{}", self.status, self.stdout, self.stderr);
+        assert_eq!(
+            self.status.code(),
+            Some(1),
+            "expected exit 1, got {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
         // A host panic prints `thread '...' panicked` at the start of a line;
         // a plugin's panic arrives inside a log line.
         assert!(
@@ -154,12 +188,20 @@ impl Run {
     }
 
     pub fn stderr_has(self, needle: &str) -> Run {
-        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
         self
     }
 
     pub fn stdout_has(self, needle: &str) -> Run {
-        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}:\n{}", self.stdout);
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout
+        );
         self
     }
 }
@@ -181,7 +223,12 @@ impl RunExt for Command {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawning auroraboot");
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("writing stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("writing stdin");
         Run::of(child.wait_with_output().expect("waiting"))
     }
 }
@@ -209,12 +256,22 @@ pub fn sample_rootfs(root: &Path) {
     file("etc/hostname", b"kairos\n", 0o644);
     file("etc/ssh/ssh_host_key", b"-----BEGIN KEY-----\n", 0o600);
     file("usr/bin/su", b"\x7fELF fake", 0o4755);
-    file("usr/bin/busybox", &(0..200_000u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<_>>(), 0o755);
+    file(
+        "usr/bin/busybox",
+        &(0..200_000u32)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect::<Vec<_>>(),
+        0o755,
+    );
     file("var/log/empty.log", b"", 0o640);
     file("etc/ünïcödé name.txt", "utf-8 ✓\n".as_bytes(), 0o644);
     let long = format!("usr/lib/{}", "very-long-directory-name-".repeat(3));
     mkdir(&long, 0o755);
-    file(&format!("{long}/{}.conf", "x".repeat(120)), b"long\n", 0o644);
+    file(
+        &format!("{long}/{}.conf", "x".repeat(120)),
+        b"long\n",
+        0o644,
+    );
     symlink("busybox", root.join("usr/bin/sh")).unwrap();
     symlink("usr/bin", root.join("bin")).unwrap();
     symlink("/usr/share/zoneinfo/UTC", root.join("etc/localtime")).unwrap();
@@ -223,20 +280,35 @@ pub fn sample_rootfs(root: &Path) {
     // Fixed mtimes so listings compare exactly.
     let status = Command::new("find")
         .arg(root)
-        .args(["-exec", "touch", "-h", "-d", "2024-05-01 12:00:00", "{}", "+"])
+        .args([
+            "-exec",
+            "touch",
+            "-h",
+            "-d",
+            "2024-05-01 12:00:00",
+            "{}",
+            "+",
+        ])
         .status()
         .unwrap();
     assert!(status.success());
 }
 
 fn mkfifo(path: &Path) {
-    let status = Command::new("mkfifo").args(["-m", "0644"]).arg(path).status().unwrap();
+    let status = Command::new("mkfifo")
+        .args(["-m", "0644"])
+        .arg(path)
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
 /// A local HTTP server answering `requests` requests, each with
 /// (status, body) from `respond(path)`; returns the base URL.
-pub fn http_server(requests: usize, respond: impl Fn(&str) -> (u16, String) + Send + 'static) -> String {
+pub fn http_server(
+    requests: usize,
+    respond: impl Fn(&str) -> (u16, String) + Send + 'static,
+) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     std::thread::spawn(move || {
@@ -251,7 +323,11 @@ pub fn http_server(requests: usize, respond: impl Fn(&str) -> (u16, String) + Se
                     break;
                 }
             }
-            let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .to_string();
             let (status, body) = respond(&path);
             let reason = if status == 200 { "OK" } else { "Not Found" };
             let _ = write!(

@@ -56,7 +56,11 @@ impl Plugin for RootfsTarball {
             .filter(|(_, m)| m.kind == EntryKind::File)
             .map(|(_, m)| m.size)
             .sum();
-        log::info(&format!("archiving {} entries, {} bytes of file data", entries.len(), total));
+        log::info(&format!(
+            "archiving {} entries, {} bytes of file data",
+            entries.len(),
+            total
+        ));
 
         let output = request
             .create_output(OUTPUT_ID, FILE_NAME)
@@ -71,7 +75,11 @@ impl Plugin for RootfsTarball {
         for (path, meta) in &entries {
             // Names as the tar crate stores them (it drops a leading "./"),
             // so hard-link targets match the names they refer to.
-            let name = if path.is_empty() { "./".to_string() } else { path.clone() };
+            let name = if path.is_empty() {
+                "./".to_string()
+            } else {
+                path.clone()
+            };
             let mut header = tar::Header::new_gnu();
             header.set_mode(meta.mode);
             header.set_uid(meta.uid.into());
@@ -82,10 +90,16 @@ impl Plugin for RootfsTarball {
             let result = match meta.kind {
                 EntryKind::Directory => {
                     header.set_entry_type(tar::EntryType::Directory);
-                    let dir_name = if name.ends_with('/') { name.clone() } else { format!("{name}/") };
+                    let dir_name = if name.ends_with('/') {
+                        name.clone()
+                    } else {
+                        format!("{name}/")
+                    };
                     tar.append_data(&mut header, dir_name, io::empty())
                 }
-                EntryKind::File if meta.nlink > 1 && first_path_of_inode.contains_key(&meta.inode) => {
+                EntryKind::File
+                    if meta.nlink > 1 && first_path_of_inode.contains_key(&meta.inode) =>
+                {
                     header.set_entry_type(tar::EntryType::Link);
                     let target = &first_path_of_inode[&meta.inode];
                     tar.append_link(&mut header, &name, target)
@@ -136,11 +150,16 @@ impl Plugin for RootfsTarball {
             };
             result.map_err(|e| format!("{name}: {e}"))?;
         }
-        tar.finish().map_err(|e| format!("finishing the archive: {e}"))?;
+        tar.finish()
+            .map_err(|e| format!("finishing the archive: {e}"))?;
         drop(tar);
-        let size = gzip.finish().map_err(|e| format!("writing {FILE_NAME}: {e}"))?;
+        let size = gzip
+            .finish()
+            .map_err(|e| format!("writing {FILE_NAME}: {e}"))?;
         if skipped_sockets > 0 {
-            log::warn(&format!("skipped {skipped_sockets} sockets (tar cannot hold them)"));
+            log::warn(&format!(
+                "skipped {skipped_sockets} sockets (tar cannot hold them)"
+            ));
         }
         Ok(Report::new(
             [FILE_NAME],
@@ -158,7 +177,11 @@ fn walk(root: &Dir) -> Result<Vec<(String, Metadata)>, auroraboot_sdk::Error> {
     Ok(entries)
 }
 
-fn walk_into(dir: &Dir, prefix: &str, entries: &mut Vec<(String, Metadata)>) -> Result<(), auroraboot_sdk::Error> {
+fn walk_into(
+    dir: &Dir,
+    prefix: &str,
+    entries: &mut Vec<(String, Metadata)>,
+) -> Result<(), auroraboot_sdk::Error> {
     for entry in dir.read_dir()? {
         let path = format!("{prefix}{}", entry.name);
         let is_dir = entry.meta.kind == EntryKind::Directory;
@@ -204,8 +227,8 @@ impl<'a> GzipMembers<'a> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let members = codec::compress(codec::Algorithm::Gzip, None, &self.batch)
-            .map_err(io::Error::other)?;
+        let members =
+            codec::compress(codec::Algorithm::Gzip, None, &self.batch).map_err(io::Error::other)?;
         self.batch.clear();
         for member in members {
             self.out.write_all(&member)?;
@@ -230,7 +253,10 @@ impl Write for GzipMembers<'_> {
         let n = data.len().min(BLOCK - self.block.len());
         self.block.extend_from_slice(&data[..n]);
         if self.block.len() == BLOCK {
-            self.batch.push(std::mem::replace(&mut self.block, Vec::with_capacity(BLOCK)));
+            self.batch.push(std::mem::replace(
+                &mut self.block,
+                Vec::with_capacity(BLOCK),
+            ));
             if self.batch.len() == BATCH {
                 self.compress_batch()?;
             }

@@ -8,11 +8,14 @@ use std::path::{Path, PathBuf};
 
 /// Hashes `artifact` and writes `<artifact>.sha256`; returns its path.
 pub fn write_sha256(artifact: &Path) -> Result<PathBuf> {
-    let mut file = std::fs::File::open(artifact).with_context(|| format!("hashing {}", artifact.display()))?;
+    let mut file =
+        std::fs::File::open(artifact).with_context(|| format!("hashing {}", artifact.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).with_context(|| format!("hashing {}", artifact.display()))?;
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("hashing {}", artifact.display()))?;
         if n == 0 {
             break;
         }

@@ -25,7 +25,10 @@ pub async fn fetch_text(url: &str) -> Result<String> {
     if !status.is_success() {
         bail!("fetching {url}: bad status: HTTP {status}");
     }
-    response.text().await.with_context(|| format!("reading {url}"))
+    response
+        .text()
+        .await
+        .with_context(|| format!("reading {url}"))
 }
 
 /// The CONFIG argument: an http(s) URL or a file.
@@ -37,7 +40,8 @@ pub async fn read_config(arg: &str) -> Result<Input> {
             source: Source::Url(arg.to_string()),
         });
     }
-    let text = std::fs::read_to_string(arg).with_context(|| format!("reading config file '{arg}'"))?;
+    let text =
+        std::fs::read_to_string(arg).with_context(|| format!("reading config file '{arg}'"))?;
     Ok(Input {
         text,
         source: Source::File(arg.to_string()),
@@ -73,5 +77,9 @@ pub async fn resolve(inputs: &crate::cli::Inputs) -> Result<auroraboot_config::R
         Some(arg) => Some(read_cloud_config(arg).await?),
         None => None,
     };
-    Ok(auroraboot_config::resolve(file, &inputs.sets, cloud_config)?)
+    Ok(auroraboot_config::resolve(
+        file,
+        &inputs.sets,
+        cloud_config,
+    )?)
 }

@@ -1,5 +1,8 @@
 //! `auroraboot`: the command-line entry point.
 
+mod builtins {
+    include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
+}
 mod checksum;
 mod cli;
 mod fsutil;
@@ -18,10 +21,15 @@ use std::process::ExitCode;
 
 fn init_logging(debug: bool) {
     let debug = debug || std::env::var_os("AURORA_DEBUG").is_some();
-    let filter = if debug { "debug,wasmtime=info,cranelift=info" } else { "info" };
+    let filter = if debug {
+        "debug,wasmtime=info,cranelift=info"
+    } else {
+        "info"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AURORABOOT_LOG").unwrap_or_else(|_| filter.into()),
+            tracing_subscriber::EnvFilter::try_from_env("AURORABOOT_LOG")
+                .unwrap_or_else(|_| filter.into()),
         )
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
@@ -31,7 +39,11 @@ fn init_logging(debug: bool) {
 
 async fn discover(common: &cli::Common) -> Result<(Runtime, Discovery)> {
     let runtime = Runtime::new(Runtime::default_cache_dir())?;
-    let discovery = Discovery::discover(&runtime, &SearchPath::standard(&common.plugin_dirs)).await;
+    let discovery = Discovery::discover(
+        &runtime,
+        &SearchPath::standard(&common.plugin_dirs, builtins::BUILTINS),
+    )
+    .await;
     for entry in &discovery.entries {
         if let auroraboot_plugins::PluginStatus::Broken { reason } = &entry.status {
             tracing::debug!("plugin {} is broken: {reason}", entry.path.display());
@@ -41,10 +53,16 @@ async fn discover(common: &cli::Common) -> Result<(Runtime, Discovery)> {
 }
 
 fn debug_unknown_keys(resolved: &auroraboot_config::Resolved, discovery: &Discovery) {
-    let plugin_keys: Vec<String> = discovery.active().flat_map(|p| p.info.settings.clone()).collect();
+    let plugin_keys: Vec<String> = discovery
+        .active()
+        .flat_map(|p| p.info.settings.clone())
+        .collect();
     let unknown = resolved.unknown_keys(&plugin_keys);
     if !unknown.is_empty() {
-        tracing::debug!("keys no component uses (kept for templating): {}", unknown.join(", "));
+        tracing::debug!(
+            "keys no component uses (kept for templating): {}",
+            unknown.join(", ")
+        );
     }
 }
 
@@ -73,7 +91,10 @@ async fn main_inner(cli: Cli) -> Result<()> {
             } else {
                 print!("{}", resolved.to_annotated_yaml());
                 match resolved.cloud_config() {
-                    Some(cc) => print!("--- # cloud-config ({}), exactly as embedded:\n{}", cc.source, cc.text),
+                    Some(cc) => print!(
+                        "--- # cloud-config ({}), exactly as embedded:\n{}",
+                        cc.source, cc.text
+                    ),
                     None => println!("--- # no cloud-config"),
                 }
             }
@@ -106,7 +127,10 @@ async fn shutdown_signal() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.common.debug);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");

@@ -6,7 +6,13 @@ use auroraboot_plugins::{Discovery, PluginEntry, PluginStatus};
 fn outputs(entry: &PluginEntry) -> String {
     entry
         .info()
-        .map(|i| i.outputs.iter().map(|o| o.id.as_str()).collect::<Vec<_>>().join(","))
+        .map(|i| {
+            i.outputs
+                .iter()
+                .map(|o| o.id.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_else(|| "-".into())
 }
 
@@ -57,8 +63,10 @@ pub fn list(discovery: &Discovery, json: bool) -> Result<()> {
             let info = e.info();
             [
                 name_of(e),
-                info.map(|i| i.version.clone()).unwrap_or_else(|| "-".into()),
-                info.map(|i| i.api_version.clone()).unwrap_or_else(|| "-".into()),
+                info.map(|i| i.version.clone())
+                    .unwrap_or_else(|| "-".into()),
+                info.map(|i| i.api_version.clone())
+                    .unwrap_or_else(|| "-".into()),
                 outputs(e),
                 format!("{} ({})", e.source, e.path.display()),
                 status(e),
@@ -67,7 +75,13 @@ pub fn list(discovery: &Discovery, json: bool) -> Result<()> {
         .collect();
     let header = ["NAME", "VERSION", "API", "OUTPUTS", "SOURCE", "STATUS"];
     let widths: Vec<usize> = (0..5)
-        .map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |cells: [&str; 6]| {
         let mut s = String::new();
@@ -88,7 +102,11 @@ pub fn list(discovery: &Discovery, json: bool) -> Result<()> {
 }
 
 pub fn inspect(discovery: &Discovery, name: &str) -> Result<()> {
-    let matches: Vec<&PluginEntry> = discovery.entries.iter().filter(|e| name_of(e) == name).collect();
+    let matches: Vec<&PluginEntry> = discovery
+        .entries
+        .iter()
+        .filter(|e| name_of(e) == name)
+        .collect();
     if matches.is_empty() {
         bail!("no plugin named '{name}' (see `auroraboot plugins list`)");
     }
@@ -96,16 +114,33 @@ pub fn inspect(discovery: &Discovery, name: &str) -> Result<()> {
         println!("path:     {}", entry.path.display());
         println!("source:   {}", entry.source);
         let state = status(entry);
-        println!("status:   {}", if state.is_empty() { "active" } else { &state });
+        println!(
+            "status:   {}",
+            if state.is_empty() { "active" } else { &state }
+        );
         if let Some(info) = entry.info() {
             println!("name:     {}", info.name);
             println!("version:  {}", info.version);
             println!("api:      {}", info.api_version);
-            println!("settings: {}", if info.settings.is_empty() { "-".to_string() } else { info.settings.join(", ") });
+            println!(
+                "settings: {}",
+                if info.settings.is_empty() {
+                    "-".to_string()
+                } else {
+                    info.settings.join(", ")
+                }
+            );
             println!("outputs:");
             for o in &info.outputs {
-                let dir = if o.directory.is_empty() { String::new() } else { format!("{}/", o.directory) };
-                println!("  {:14} {}  ->  <state_dir>/{dir}{}", o.id, o.description, o.file_name);
+                let dir = if o.directory.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/", o.directory)
+                };
+                println!(
+                    "  {:14} {}  ->  <state_dir>/{dir}{}",
+                    o.id, o.description, o.file_name
+                );
             }
         }
     }

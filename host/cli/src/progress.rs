@@ -31,7 +31,11 @@ impl Progress {
 
     /// Closes the plugin's bar (or logs 100%).
     pub fn finish(&self, plugin: &str) {
-        if let Some(track) = self.state.lock().unwrap_or_else(|p| p.into_inner()).remove(plugin)
+        if let Some(track) = self
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(plugin)
             && let Some(bar) = track.bar
         {
             bar.finish_and_clear();
@@ -46,9 +50,11 @@ impl BuildObserver for Progress {
             bar: self.bars.as_ref().map(|m| {
                 let bar = m.add(ProgressBar::new(total));
                 bar.set_style(
-                    ProgressStyle::with_template("{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
-                        .expect("valid template")
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{prefix:>14} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                    )
+                    .expect("valid template")
+                    .progress_chars("=> "),
                 );
                 bar.set_prefix(plugin.to_string());
                 bar
@@ -62,7 +68,7 @@ impl BuildObserver for Progress {
             }
             None if track.last_log.elapsed() >= LOG_EVERY => {
                 track.last_log = Instant::now();
-                let pct = if total > 0 { done.saturating_mul(100) / total } else { 0 };
+                let pct = done.saturating_mul(100).checked_div(total).unwrap_or(0);
                 tracing::info!("{plugin}: {done} / {total} bytes ({pct}%)");
             }
             None => {}

@@ -4,7 +4,9 @@
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use auroraboot_config::{Config, Resolved, Scalar};
-use auroraboot_plugins::{BuildSpec, Discovery, Limits, LoadedPlugin, NamedTree, Runtime, SettingValue};
+use auroraboot_plugins::{
+    BuildSpec, Discovery, Limits, LoadedPlugin, NamedTree, Runtime, SettingValue,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,14 +34,21 @@ pub fn default_outputs(config: &Config) -> Vec<String> {
 
 /// Checks the requested ids against the plugins and groups them by plugin,
 /// keeping the user's order.
-fn plan<'a>(discovery: &'a Discovery, requested: &[String]) -> Result<Vec<(&'a LoadedPlugin, Vec<String>)>> {
+fn plan<'a>(
+    discovery: &'a Discovery,
+    requested: &[String],
+) -> Result<Vec<(&'a LoadedPlugin, Vec<String>)>> {
     let mut groups: Vec<(&LoadedPlugin, Vec<String>)> = Vec::new();
     for id in requested {
         let Some(plugin) = discovery.provider(id) else {
             let available = discovery.output_ids();
             bail!(
                 "unknown output '{id}'; available outputs: {} (see `auroraboot plugins list`)",
-                if available.is_empty() { "none".to_string() } else { available.join(", ") }
+                if available.is_empty() {
+                    "none".to_string()
+                } else {
+                    available.join(", ")
+                }
             );
         };
         match groups.iter_mut().find(|(p, _)| std::ptr::eq(*p, plugin)) {
@@ -62,13 +71,23 @@ fn setting_value(value: Scalar) -> SettingValue {
 /// Optional trees given to plugins, from the configuration.
 fn assets(resolved: &Resolved) -> Result<Vec<NamedTree>> {
     let mut trees = Vec::new();
-    for (key, name) in [("iso.overlay_iso", "iso-overlay"), ("iso.overlay_rootfs", "rootfs-overlay")] {
+    for (key, name) in [
+        ("iso.overlay_iso", "iso-overlay"),
+        ("iso.overlay_rootfs", "rootfs-overlay"),
+    ] {
         if let Some(entry) = resolved.get(key) {
             let path = PathBuf::from(entry.value.as_text());
             if !path.is_dir() {
-                bail!("{key}: directory '{}' not found (from {})", path.display(), entry.source);
+                bail!(
+                    "{key}: directory '{}' not found (from {})",
+                    path.display(),
+                    entry.source
+                );
             }
-            trees.push(NamedTree { name: name.into(), path });
+            trees.push(NamedTree {
+                name: name.into(),
+                path,
+            });
         }
     }
     Ok(trees)
@@ -82,11 +101,22 @@ pub fn limits(config: &Config) -> Limits {
     }
 }
 
-pub async fn run(runtime: &Runtime, discovery: &Discovery, resolved: &Resolved, requested: &[String]) -> Result<()> {
+pub async fn run(
+    runtime: &Runtime,
+    discovery: &Discovery,
+    resolved: &Resolved,
+    requested: &[String],
+) -> Result<()> {
     let config = resolved.config()?;
-    let outputs = if requested.is_empty() { default_outputs(&config) } else { requested.to_vec() };
+    let outputs = if requested.is_empty() {
+        default_outputs(&config)
+    } else {
+        requested.to_vec()
+    };
     if outputs.is_empty() {
-        bail!("nothing to build: no --output given and disable_iso + disable_netboot with no disk.* set");
+        bail!(
+            "nothing to build: no --output given and disable_iso + disable_netboot with no disk.* set"
+        );
     }
     let groups = plan(discovery, &outputs)?;
     let rootfs = crate::source::resolve(&config)?;
@@ -94,8 +124,15 @@ pub async fn run(runtime: &Runtime, discovery: &Discovery, resolved: &Resolved, 
 
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating state_dir {}", config.state_dir.display()))?;
-    let cloud_config = resolved.cloud_config().map(|c| c.text.clone()).unwrap_or_default();
-    crate::fsutil::write_atomically(&config.state_dir.join("config.yaml"), cloud_config.as_bytes(), 0o600)?;
+    let cloud_config = resolved
+        .cloud_config()
+        .map(|c| c.text.clone())
+        .unwrap_or_default();
+    crate::fsutil::write_atomically(
+        &config.state_dir.join("config.yaml"),
+        cloud_config.as_bytes(),
+        0o600,
+    )?;
 
     let limits = limits(&config);
     let progress = Arc::new(Progress::new());
@@ -112,16 +149,27 @@ pub async fn run(runtime: &Runtime, discovery: &Discovery, resolved: &Resolved, 
             assets: assets.clone(),
             state_dir: config.state_dir.clone(),
         };
-        tracing::info!("building {} with plugin {} {}", ids.join(", "), plugin.info.name, plugin.info.version);
+        tracing::info!(
+            "building {} with plugin {} {}",
+            ids.join(", "),
+            plugin.info.name,
+            plugin.info.version
+        );
         let started = Instant::now();
-        let outcome = runtime.build(plugin, &spec, &limits, progress.clone()).await;
+        let outcome = runtime
+            .build(plugin, &spec, &limits, progress.clone())
+            .await;
         progress.finish(&plugin.info.name);
         let outcome = outcome?;
         for file in &outcome.files {
             crate::checksum::write_sha256(file)?;
             tracing::info!("wrote {} ({})", file.display(), human_size(file));
         }
-        tracing::info!("{} ({:.1} s)", outcome.summary, started.elapsed().as_secs_f64());
+        tracing::info!(
+            "{} ({:.1} s)",
+            outcome.summary,
+            started.elapsed().as_secs_f64()
+        );
     }
     if !config.disable_netboot || !(config.disable_http_server || config.disable_iso) {
         tracing::warn!(
@@ -148,14 +196,23 @@ mod tests {
 
     fn config(sets: &[&str]) -> Config {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        auroraboot_config::resolve(None, &sets, None).unwrap().config().unwrap()
+        auroraboot_config::resolve(None, &sets, None)
+            .unwrap()
+            .config()
+            .unwrap()
     }
 
     #[test]
     fn default_outputs_follow_the_reference() {
         assert_eq!(default_outputs(&config(&[])), vec!["iso"]);
-        assert_eq!(default_outputs(&config(&["disk.efi=true", "disk.gce=true"])), vec!["raw-efi", "gce"]);
-        assert_eq!(default_outputs(&config(&["disk.mbr=true"])), vec!["raw-bios"]);
+        assert_eq!(
+            default_outputs(&config(&["disk.efi=true", "disk.gce=true"])),
+            vec!["raw-efi", "gce"]
+        );
+        assert_eq!(
+            default_outputs(&config(&["disk.mbr=true"])),
+            vec!["raw-bios"]
+        );
         assert!(default_outputs(&config(&["disable_iso=true", "disable_netboot=true"])).is_empty());
         assert_eq!(default_outputs(&config(&["disable_iso=true"])), vec!["iso"]);
     }

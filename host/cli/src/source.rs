@@ -20,12 +20,17 @@ pub fn resolve(config: &Config) -> Result<Rootfs> {
                  by this version; use container_image=dir:///path/to/rootfs"
             );
         }
-        bail!("no source defined: provide container_image or a complete release artifact configuration");
+        bail!(
+            "no source defined: provide container_image or a complete release artifact configuration"
+        );
     };
     if let Some(path) = image.strip_prefix("dir://") {
         let path = PathBuf::from(path);
         if !path.is_dir() {
-            bail!("container_image: rootfs directory '{}' does not exist or is not a directory", path.display());
+            bail!(
+                "container_image: rootfs directory '{}' does not exist or is not a directory",
+                path.display()
+            );
         }
         return Ok(Rootfs { path });
     }

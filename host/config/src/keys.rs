@@ -30,7 +30,12 @@ pub struct KeySpec {
     pub help: &'static str,
 }
 
-const fn key(key: &'static str, kind: Kind, default: Option<&'static str>, help: &'static str) -> KeySpec {
+const fn key(
+    key: &'static str,
+    kind: Kind,
+    default: Option<&'static str>,
+    help: &'static str,
+) -> KeySpec {
     KeySpec {
         key,
         kind,
@@ -43,44 +48,219 @@ pub const ARCHES: &[&str] = &["amd64", "arm64", "riscv64"];
 
 /// The known keys, in the order `--help` shows them.
 pub const KEYS: &[KeySpec] = &[
-    key("container_image", Kind::Text, None, "Kairos image to use: REF, oci://REF, docker://REF, dir://PATH, file://TAR, ocifile://TAR"),
-    key("repository", Kind::Text, None, "GitHub repository of the release (e.g. kairos-io/kairos)"),
-    key("release_version", Kind::Text, None, "release tag (e.g. v2.4.2)"),
-    key("artifact_version", Kind::Text, None, "artifact version in the asset names"),
-    key("flavor", Kind::Text, None, "OS flavor (e.g. rockylinux, ubuntu)"),
-    key("flavor_release", Kind::Text, None, "flavor release (e.g. 9, 24.04)"),
-    key("variant", Kind::Text, None, "core or standard (default: standard if artifact_version contains k3s)"),
-    key("platform", Kind::Text, Some("amd64"), "platform in release asset names"),
+    key(
+        "container_image",
+        Kind::Text,
+        None,
+        "Kairos image to use: REF, oci://REF, docker://REF, dir://PATH, file://TAR, ocifile://TAR",
+    ),
+    key(
+        "repository",
+        Kind::Text,
+        None,
+        "GitHub repository of the release (e.g. kairos-io/kairos)",
+    ),
+    key(
+        "release_version",
+        Kind::Text,
+        None,
+        "release tag (e.g. v2.4.2)",
+    ),
+    key(
+        "artifact_version",
+        Kind::Text,
+        None,
+        "artifact version in the asset names",
+    ),
+    key(
+        "flavor",
+        Kind::Text,
+        None,
+        "OS flavor (e.g. rockylinux, ubuntu)",
+    ),
+    key(
+        "flavor_release",
+        Kind::Text,
+        None,
+        "flavor release (e.g. 9, 24.04)",
+    ),
+    key(
+        "variant",
+        Kind::Text,
+        None,
+        "core or standard (default: standard if artifact_version contains k3s)",
+    ),
+    key(
+        "platform",
+        Kind::Text,
+        Some("amd64"),
+        "platform in release asset names",
+    ),
     key("model", Kind::Text, None, "board model"),
-    key("arch", Kind::OneOf(ARCHES), None, "image platform to pull (default: the host's)"),
-    key("allow-insecure-registries", Kind::Bool, Some("false"), "allow plain-HTTP / untrusted-TLS registries (alias: insecure)"),
-    key("state_dir", Kind::Text, Some("/tmp/auroraboot"), "where artifacts, downloads and the cloud-config are written"),
-    key("cloud_config", Kind::Text, None, "literal cloud-config text (use --cloud-config for a file, URL or stdin)"),
-    key("no_default_cloud_config", Kind::Bool, Some("false"), "raw disks: no default user when no cloud-config is given"),
-    key("disable_netboot", Kind::Bool, Some("false"), "do not start the netboot (ProxyDHCP/TFTP/HTTP) servers"),
-    key("disable_http_server", Kind::Bool, Some("false"), "do not serve state_dir over HTTP"),
-    key("disable_iso", Kind::Bool, Some("false"), "no artifact HTTP server; with disable_netboot also no ISO"),
-    key("listen_addr", Kind::ListenAddr, Some(":8080"), "artifact HTTP server address"),
-    key("netboot_http_port", Kind::Port, Some("8090"), "netboot HTTP port (iPXE script, kernel, initrd, squashfs)"),
-    key("netboot_listen_addr", Kind::IpAddr, Some("0.0.0.0"), "netboot servers' address"),
-    key("netboot.cmdline", Kind::Text, None, "replaces the netboot kernel command line (root= and config_url= are kept)"),
-    key("iso.overlay_iso", Kind::Text, None, "directory merged into the ISO root (alias: iso.data, deprecated)"),
-    key("iso.overlay_rootfs", Kind::Text, None, "directory merged into the ISO's rootfs"),
-    key("iso.override_name", Kind::Text, None, "ISO file name without .iso"),
-    key("iso.include_date", Kind::Bool, Some("false"), "add the build date to the ISO name"),
-    key("iso.extend-live-cmdline", Kind::Text, None, "extra kernel arguments for the live ISO"),
-    key("iso.live_console", Kind::Text, Some("console=ttyS0 console=tty1"), "console arguments for the live ISO"),
-    key("iso.name", Kind::Text, None, "netboot artifact prefix (does not name the ISO)"),
-    key("disk.efi", Kind::Bool, Some("false"), "build a raw EFI disk image (alias: disk.raw)"),
-    key("disk.bios", Kind::Bool, Some("false"), "build a raw BIOS disk image (alias: disk.mbr)"),
+    key(
+        "arch",
+        Kind::OneOf(ARCHES),
+        None,
+        "image platform to pull (default: the host's)",
+    ),
+    key(
+        "allow-insecure-registries",
+        Kind::Bool,
+        Some("false"),
+        "allow plain-HTTP / untrusted-TLS registries (alias: insecure)",
+    ),
+    key(
+        "state_dir",
+        Kind::Text,
+        Some("/tmp/auroraboot"),
+        "where artifacts, downloads and the cloud-config are written",
+    ),
+    key(
+        "cloud_config",
+        Kind::Text,
+        None,
+        "literal cloud-config text (use --cloud-config for a file, URL or stdin)",
+    ),
+    key(
+        "no_default_cloud_config",
+        Kind::Bool,
+        Some("false"),
+        "raw disks: no default user when no cloud-config is given",
+    ),
+    key(
+        "disable_netboot",
+        Kind::Bool,
+        Some("false"),
+        "do not start the netboot (ProxyDHCP/TFTP/HTTP) servers",
+    ),
+    key(
+        "disable_http_server",
+        Kind::Bool,
+        Some("false"),
+        "do not serve state_dir over HTTP",
+    ),
+    key(
+        "disable_iso",
+        Kind::Bool,
+        Some("false"),
+        "no artifact HTTP server; with disable_netboot also no ISO",
+    ),
+    key(
+        "listen_addr",
+        Kind::ListenAddr,
+        Some(":8080"),
+        "artifact HTTP server address",
+    ),
+    key(
+        "netboot_http_port",
+        Kind::Port,
+        Some("8090"),
+        "netboot HTTP port (iPXE script, kernel, initrd, squashfs)",
+    ),
+    key(
+        "netboot_listen_addr",
+        Kind::IpAddr,
+        Some("0.0.0.0"),
+        "netboot servers' address",
+    ),
+    key(
+        "netboot.cmdline",
+        Kind::Text,
+        None,
+        "replaces the netboot kernel command line (root= and config_url= are kept)",
+    ),
+    key(
+        "iso.overlay_iso",
+        Kind::Text,
+        None,
+        "directory merged into the ISO root (alias: iso.data, deprecated)",
+    ),
+    key(
+        "iso.overlay_rootfs",
+        Kind::Text,
+        None,
+        "directory merged into the ISO's rootfs",
+    ),
+    key(
+        "iso.override_name",
+        Kind::Text,
+        None,
+        "ISO file name without .iso",
+    ),
+    key(
+        "iso.include_date",
+        Kind::Bool,
+        Some("false"),
+        "add the build date to the ISO name",
+    ),
+    key(
+        "iso.extend-live-cmdline",
+        Kind::Text,
+        None,
+        "extra kernel arguments for the live ISO",
+    ),
+    key(
+        "iso.live_console",
+        Kind::Text,
+        Some("console=ttyS0 console=tty1"),
+        "console arguments for the live ISO",
+    ),
+    key(
+        "iso.name",
+        Kind::Text,
+        None,
+        "netboot artifact prefix (does not name the ISO)",
+    ),
+    key(
+        "disk.efi",
+        Kind::Bool,
+        Some("false"),
+        "build a raw EFI disk image (alias: disk.raw)",
+    ),
+    key(
+        "disk.bios",
+        Kind::Bool,
+        Some("false"),
+        "build a raw BIOS disk image (alias: disk.mbr)",
+    ),
     key("disk.vhd", Kind::Bool, Some("false"), "build an Azure VHD"),
-    key("disk.gce", Kind::Bool, Some("false"), "build a GCE image (.raw.tar.gz)"),
+    key(
+        "disk.gce",
+        Kind::Bool,
+        Some("false"),
+        "build a GCE image (.raw.tar.gz)",
+    ),
     key("disk.size", Kind::MiB, None, "final raw disk size in MiB"),
-    key("disk.state_size", Kind::MiB, None, "COS_STATE partition size in MiB"),
-    key("disk.recovery_image_size", Kind::MiB, None, "recovery system image size in MiB"),
-    key("plugins.memory_mb", Kind::MiB, Some("2048"), "memory cap of one plugin build, MiB"),
-    key("plugins.timeout_secs", Kind::MiB, Some("3600"), "time limit of one plugin build, seconds"),
-    key("plugins.max_output_mb", Kind::MiB, Some("1048576"), "size cap of one output file, MiB"),
+    key(
+        "disk.state_size",
+        Kind::MiB,
+        None,
+        "COS_STATE partition size in MiB",
+    ),
+    key(
+        "disk.recovery_image_size",
+        Kind::MiB,
+        None,
+        "recovery system image size in MiB",
+    ),
+    key(
+        "plugins.memory_mb",
+        Kind::MiB,
+        Some("2048"),
+        "memory cap of one plugin build, MiB",
+    ),
+    key(
+        "plugins.timeout_secs",
+        Kind::MiB,
+        Some("3600"),
+        "time limit of one plugin build, seconds",
+    ),
+    key(
+        "plugins.max_output_mb",
+        Kind::MiB,
+        Some("1048576"),
+        "size cap of one output file, MiB",
+    ),
 ];
 
 /// Renames applied to keys as they are read (old name, new name, whether
@@ -100,7 +280,10 @@ pub fn spec(key: &str) -> Option<&'static KeySpec> {
 pub fn help_text() -> String {
     let mut out = String::from("Configuration keys (in CONFIG, or --set KEY=VALUE):\n");
     for k in KEYS {
-        let default = k.default.map(|d| format!(" [default: {d}]")).unwrap_or_default();
+        let default = k
+            .default
+            .map(|d| format!(" [default: {d}]"))
+            .unwrap_or_default();
         out.push_str(&format!("  {}{default}\n          {}\n", k.key, k.help));
     }
     out

@@ -48,7 +48,10 @@ pub(crate) fn defaults() -> FlatMap {
             let value = match d {
                 "true" => Scalar::Bool(true),
                 "false" => Scalar::Bool(false),
-                _ => d.parse::<i64>().map(Scalar::Int).unwrap_or_else(|_| Scalar::Text(d.to_string())),
+                _ => d
+                    .parse::<i64>()
+                    .map(Scalar::Int)
+                    .unwrap_or_else(|_| Scalar::Text(d.to_string())),
             };
             Some((
                 k.key.to_string(),
@@ -106,7 +109,12 @@ fn yaml_kind(v: &serde_yaml::Value) -> &'static str {
     }
 }
 
-fn flatten(map: &serde_yaml::Mapping, prefix: &str, source: &Source, out: &mut FlatMap) -> Result<(), ConfigError> {
+fn flatten(
+    map: &serde_yaml::Mapping,
+    prefix: &str,
+    source: &Source,
+    out: &mut FlatMap,
+) -> Result<(), ConfigError> {
     for (k, v) in map {
         let name = match k {
             serde_yaml::Value::String(s) => s.clone(),
@@ -119,7 +127,11 @@ fn flatten(map: &serde_yaml::Mapping, prefix: &str, source: &Source, out: &mut F
                 });
             }
         };
-        let key = if prefix.is_empty() { name } else { format!("{prefix}.{name}") };
+        let key = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}.{name}")
+        };
         let value = match v {
             serde_yaml::Value::Mapping(m) => {
                 flatten(m, &key, source, out)?;
@@ -132,9 +144,12 @@ fn flatten(map: &serde_yaml::Mapping, prefix: &str, source: &Source, out: &mut F
                 None => Scalar::Text(n.to_string()),
             },
             serde_yaml::Value::String(s) => Scalar::Text(s.clone()),
-            serde_yaml::Value::Sequence(_) | serde_yaml::Value::Tagged(_) => {
-                Scalar::Yaml(serde_yaml::to_string(v).unwrap_or_default().trim_end().to_string())
-            }
+            serde_yaml::Value::Sequence(_) | serde_yaml::Value::Tagged(_) => Scalar::Yaml(
+                serde_yaml::to_string(v)
+                    .unwrap_or_default()
+                    .trim_end()
+                    .to_string(),
+            ),
         };
         out.insert(
             key,
@@ -166,7 +181,9 @@ fn parse_set(arg: &str) -> Result<(String, Scalar), ConfigError> {
         arg: arg.to_string(),
         reason: reason.to_string(),
     };
-    let (key, value) = arg.split_once('=').ok_or_else(|| bad("expected KEY=VALUE"))?;
+    let (key, value) = arg
+        .split_once('=')
+        .ok_or_else(|| bad("expected KEY=VALUE"))?;
     let key = key.trim();
     if key.is_empty() {
         return Err(bad("the key is empty"));
@@ -175,8 +192,13 @@ fn parse_set(arg: &str) -> Result<(String, Scalar), ConfigError> {
         if segment.is_empty() {
             return Err(bad("a key segment is empty (keys look like disk.efi)"));
         }
-        if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err(bad("keys may contain only letters, digits, '_', '-' and '.'"));
+        if !segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(bad(
+                "keys may contain only letters, digits, '_', '-' and '.'",
+            ));
         }
     }
     if key.eq_ignore_ascii_case("cloud_config") {
@@ -229,7 +251,10 @@ fn normalize(map: FlatMap) -> FlatMap {
             None => {
                 let explicit_new = ALIASES.iter().any(|(_, new, _)| *new == key);
                 if explicit_new && out.contains_key(&key) {
-                    tracing::warn!("ignoring the alias of {key}: {key} is set too ({})", entry.source);
+                    tracing::warn!(
+                        "ignoring the alias of {key}: {key} is set too ({})",
+                        entry.source
+                    );
                 }
                 out.insert(key, entry);
             }
@@ -284,22 +309,38 @@ mod tests {
         .unwrap();
         assert_eq!(value(&m, "disk.efi"), Scalar::Bool(true));
         assert_eq!(value(&m, "github.user"), Scalar::Text("mudler".into()));
-        assert_eq!(value(&m, "iso.overlay_iso"), Scalar::Text("/tmp/data".into()));
+        assert_eq!(
+            value(&m, "iso.overlay_iso"),
+            Scalar::Text("/tmp/data".into())
+        );
         assert!(!m.contains_key("iso.data"));
         assert_eq!(value(&m, "a.b"), Scalar::Text("x=y,z".into()));
         assert_eq!(value(&m, "n"), Scalar::Int(42));
         assert_eq!(value(&m, "neg"), Scalar::Int(-3));
         assert_eq!(value(&m, "zero"), Scalar::Int(0));
         assert_eq!(value(&m, "octal"), Scalar::Text("0755".into()));
-        assert_eq!(value(&m, "big"), Scalar::Text("99999999999999999999".into()));
-        assert_eq!(value(&m, "iso.extend-live-cmdline"), Scalar::Text("quiet splash".into()));
+        assert_eq!(
+            value(&m, "big"),
+            Scalar::Text("99999999999999999999".into())
+        );
+        assert_eq!(
+            value(&m, "iso.extend-live-cmdline"),
+            Scalar::Text("quiet splash".into())
+        );
         assert_eq!(value(&m, "empty"), Scalar::Text(String::new()));
         assert_eq!(value(&m, "flag"), Scalar::Text("True".into()));
     }
 
     #[test]
     fn aliases_and_later_sets_win() {
-        let m = set(&["disk.raw=true", "DISK.MBR=true", "insecure=true", "x=1", "x=2"]).unwrap();
+        let m = set(&[
+            "disk.raw=true",
+            "DISK.MBR=true",
+            "insecure=true",
+            "x=1",
+            "x=2",
+        ])
+        .unwrap();
         assert_eq!(value(&m, "disk.efi"), Scalar::Bool(true));
         assert_eq!(value(&m, "disk.bios"), Scalar::Bool(true));
         assert_eq!(value(&m, "allow-insecure-registries"), Scalar::Bool(true));

@@ -11,7 +11,7 @@ mod layers;
 mod template;
 mod typed;
 
-pub use keys::{ALIASES, KEYS, Kind, KeySpec, help_text};
+pub use keys::{ALIASES, KEYS, KeySpec, Kind, help_text};
 pub use layers::{Entry, FlatMap, Source};
 pub use template::{Rendered, render};
 pub use typed::{Config, DiskOutputs, Release};
@@ -52,7 +52,10 @@ impl Scalar {
             Scalar::Bool(b) => b.to_string(),
             Scalar::Int(i) => i.to_string(),
             Scalar::Text(s) if s.contains('\n') => serde_json::to_string(s).unwrap_or_default(),
-            Scalar::Text(s) => serde_yaml::to_string(s).unwrap_or_default().trim_end().to_string(),
+            Scalar::Text(s) => serde_yaml::to_string(s)
+                .unwrap_or_default()
+                .trim_end()
+                .to_string(),
             Scalar::Yaml(s) => serde_json::to_string(s).unwrap_or_default(),
         }
     }
@@ -62,7 +65,10 @@ impl Scalar {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{source_name}: {message}")]
-    Syntax { source_name: String, message: String },
+    Syntax {
+        source_name: String,
+        message: String,
+    },
     #[error("--set '{arg}': {reason}")]
     Set { arg: String, reason: String },
     #[error("invalid configuration:\n  {}", .0.join("\n  "))]
@@ -99,7 +105,11 @@ pub struct Resolved {
 /// Merges the layers. `cloud_config` is the `--cloud-config` text (file,
 /// URL or stdin), rendered with the `--set` values; without it, a
 /// `cloud_config` key of the config file is used literally, as upstream does.
-pub fn resolve(file: Option<Input>, sets: &[String], cloud_config: Option<Input>) -> Result<Resolved, ConfigError> {
+pub fn resolve(
+    file: Option<Input>,
+    sets: &[String],
+    cloud_config: Option<Input>,
+) -> Result<Resolved, ConfigError> {
     let mut entries = layers::defaults();
     if let Some(file) = file {
         layers::overlay(&mut entries, layers::parse_yaml(&file.text, &file.source)?);
@@ -190,7 +200,11 @@ impl Resolved {
     pub fn settings_under(&self, prefixes: &[String]) -> Vec<(String, Scalar)> {
         self.entries
             .iter()
-            .filter(|(k, _)| prefixes.iter().any(|p| *k == p || k.starts_with(&format!("{p}."))))
+            .filter(|(k, _)| {
+                prefixes
+                    .iter()
+                    .any(|p| *k == p || k.starts_with(&format!("{p}.")))
+            })
             .map(|(k, e)| (k.clone(), e.value.clone()))
             .collect()
     }
@@ -201,7 +215,11 @@ impl Resolved {
         self.entries
             .keys()
             .filter(|k| keys::spec(k).is_none())
-            .filter(|k| !also_known.iter().any(|p| *k == p || k.starts_with(&format!("{p}."))))
+            .filter(|k| {
+                !also_known
+                    .iter()
+                    .any(|p| *k == p || k.starts_with(&format!("{p}.")))
+            })
             .cloned()
             .collect()
     }
@@ -232,10 +250,16 @@ impl Resolved {
 
     /// The merged configuration as JSON: values, sources and cloud-config.
     pub fn to_json(&self) -> serde_json::Value {
-        let values: BTreeMap<&str, serde_json::Value> =
-            self.entries.iter().map(|(k, e)| (k.as_str(), e.value.to_json())).collect();
-        let sources: BTreeMap<&str, String> =
-            self.entries.iter().map(|(k, e)| (k.as_str(), e.source.to_string())).collect();
+        let values: BTreeMap<&str, serde_json::Value> = self
+            .entries
+            .iter()
+            .map(|(k, e)| (k.as_str(), e.value.to_json()))
+            .collect();
+        let sources: BTreeMap<&str, String> = self
+            .entries
+            .iter()
+            .map(|(k, e)| (k.as_str(), e.source.to_string()))
+            .collect();
         serde_json::json!({
             "config": nest(&self.entries),
             "values": values,
@@ -250,7 +274,10 @@ impl Resolved {
 }
 
 fn yaml_key(k: &str) -> String {
-    serde_yaml::to_string(k).unwrap_or_default().trim_end().to_string()
+    serde_yaml::to_string(k)
+        .unwrap_or_default()
+        .trim_end()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -270,8 +297,16 @@ mod tests {
 
     #[test]
     fn precedence_defaults_file_set() {
-        let r = resolve(file("state_dir: /srv/a\nnetboot_http_port: 9000\n"), &sets(&["state_dir=/srv/b"]), None).unwrap();
-        assert_eq!(r.get("state_dir").unwrap().value, Scalar::Text("/srv/b".into()));
+        let r = resolve(
+            file("state_dir: /srv/a\nnetboot_http_port: 9000\n"),
+            &sets(&["state_dir=/srv/b"]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            r.get("state_dir").unwrap().value,
+            Scalar::Text("/srv/b".into())
+        );
         assert_eq!(r.get("netboot_http_port").unwrap().value, Scalar::Int(9000));
         assert_eq!(r.get("listen_addr").unwrap().source, Source::Default);
         let c = r.config().unwrap();
@@ -301,17 +336,36 @@ mod tests {
         assert_eq!(cc.text, "user: mudler ");
         assert_eq!(cc.missing, vec![".nope"]);
         assert!(r.get("cloud_config").is_none());
-        let e = resolve(None, &[], Some(Input { text: " \n".into(), source: Source::Flag("-".into()) })).unwrap_err();
+        let e = resolve(
+            None,
+            &[],
+            Some(Input {
+                text: " \n".into(),
+                source: Source::Flag("-".into()),
+            }),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("empty"), "{e}");
     }
 
     #[test]
     fn annotated_yaml_nests_and_names_sources() {
-        let r = resolve(file("disk:\n  efi: true\n"), &sets(&["github.user=mud ler", "disk.size=100"]), None).unwrap();
+        let r = resolve(
+            file("disk:\n  efi: true\n"),
+            &sets(&["github.user=mud ler", "disk.size=100"]),
+            None,
+        )
+        .unwrap();
         let y = r.to_annotated_yaml();
-        assert!(y.contains("disk:\n  bios: false  # default\n  efi: true  # config file c.yaml\n"), "{y}");
+        assert!(
+            y.contains("disk:\n  bios: false  # default\n  efi: true  # config file c.yaml\n"),
+            "{y}"
+        );
         assert!(y.contains("  size: 100  # --set disk.size=100\n"), "{y}");
-        assert!(y.contains("github:\n  user: mud ler  # --set github.user=mud ler\n"), "{y}");
+        assert!(
+            y.contains("github:\n  user: mud ler  # --set github.user=mud ler\n"),
+            "{y}"
+        );
         // The annotated output is itself valid YAML with the same values.
         let back: serde_yaml::Value = serde_yaml::from_str(&y).unwrap();
         assert_eq!(back["disk"]["size"], serde_yaml::Value::from(100));

@@ -12,7 +12,10 @@ use std::sync::LazyLock;
 const PATH: &str = r"\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*";
 
 static PLACEHOLDER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!(r"\[\[\[[ \t]*({PATH})[ \t]*\]\]\]|\[\[[ \t]*({PATH})[ \t]*\]\]")).expect("valid regex")
+    Regex::new(&format!(
+        r"\[\[\[[ \t]*({PATH})[ \t]*\]\]\]|\[\[[ \t]*({PATH})[ \t]*\]\]"
+    ))
+    .expect("valid regex")
 });
 
 /// A rendered cloud-config and the placeholders that had no value.
@@ -27,7 +30,11 @@ pub struct Rendered {
 pub fn render(text: &str, data: &Value) -> Rendered {
     let mut missing = Vec::new();
     let out = PLACEHOLDER.replace_all(text, |caps: &regex::Captures<'_>| {
-        let path = caps.get(1).or_else(|| caps.get(2)).map(|m| m.as_str()).unwrap_or_default();
+        let path = caps
+            .get(1)
+            .or_else(|| caps.get(2))
+            .map(|m| m.as_str())
+            .unwrap_or_default();
         match lookup(data, path) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Bool(b)) => b.to_string(),
@@ -64,10 +71,16 @@ mod tests {
 
     #[test]
     fn both_delimiters_render() {
-        let r = render("users: [[ .github.user ]] / [[.kairos.password]] / [[[ .github.user ]]] / [[[.n]]] [[ .b ]]", &data());
+        let r = render(
+            "users: [[ .github.user ]] / [[.kairos.password]] / [[[ .github.user ]]] / [[[.n]]] [[ .b ]]",
+            &data(),
+        );
         assert_eq!(r.text, "users: mudler / s3cr=t,x / mudler / 3 true");
         assert!(r.missing.is_empty());
-        assert_eq!(render("[[ .iso.extend-live-cmdline ]]", &data()).text, "quiet");
+        assert_eq!(
+            render("[[ .iso.extend-live-cmdline ]]", &data()).text,
+            "quiet"
+        );
     }
 
     #[test]
@@ -97,7 +110,16 @@ mod tests {
 
     #[test]
     fn hostile_inputs_do_not_panic() {
-        for text in ["[[", "]]", "[[[", "[[ .", "[[ .a", "[[[ .a ]]", "\0[[ .n ]]\0", &"[[".repeat(10_000)] {
+        for text in [
+            "[[",
+            "]]",
+            "[[[",
+            "[[ .",
+            "[[ .a",
+            "[[[ .a ]]",
+            "\0[[ .n ]]\0",
+            &"[[".repeat(10_000),
+        ] {
             let _ = render(text, &data());
         }
         assert_eq!(render("\0[[ .n ]]\0", &data()).text, "\u{0}3\u{0}");

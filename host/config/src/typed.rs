@@ -20,7 +20,10 @@ pub struct Release {
 impl Release {
     /// Upstream requires these four (flavor_release is not checked).
     pub fn is_complete(&self) -> bool {
-        self.repository.is_some() && self.release_version.is_some() && self.artifact_version.is_some() && self.flavor.is_some()
+        self.repository.is_some()
+            && self.release_version.is_some()
+            && self.artifact_version.is_some()
+            && self.flavor.is_some()
     }
 }
 
@@ -101,7 +104,10 @@ fn parse_bool(value: &Scalar) -> Result<bool, String> {
 fn parse_port(value: &Scalar) -> Result<u16, String> {
     let n = match value {
         Scalar::Int(i) => *i,
-        Scalar::Text(s) => s.trim().parse::<i64>().map_err(|_| "is not a port number".to_string())?,
+        Scalar::Text(s) => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| "is not a port number".to_string())?,
         _ => return Err("is not a port number".into()),
     };
     u16::try_from(n)
@@ -151,7 +157,10 @@ impl Config {
         }
         // Keys whose parent is a known value (e.g. `disk.efi.x`) are a typo.
         for key in entries.keys() {
-            if let Some(parent) = KEYS.iter().find(|k| key.starts_with(&format!("{}.", k.key))) {
+            if let Some(parent) = KEYS
+                .iter()
+                .find(|k| key.starts_with(&format!("{}.", k.key)))
+            {
                 problems.push(format!(
                     "{key}: {} is a value, it has no sub-keys (from {})",
                     parent.key, entries[key].source
@@ -162,9 +171,23 @@ impl Config {
             return Err(ConfigError::Invalid(problems));
         }
         // Everything below was validated above; defaults cover required keys.
-        let text = |k: &str| entries.get(k).map(|e| e.value.as_text()).filter(|s| !s.is_empty());
-        let flag = |k: &str| entries.get(k).is_some_and(|e| parse_bool(&e.value).unwrap_or(false));
-        let size = |k: &str| entries.get(k).and_then(|e| parse_size(&e.value).ok()).unwrap_or(0);
+        let text = |k: &str| {
+            entries
+                .get(k)
+                .map(|e| e.value.as_text())
+                .filter(|s| !s.is_empty())
+        };
+        let flag = |k: &str| {
+            entries
+                .get(k)
+                .is_some_and(|e| parse_bool(&e.value).unwrap_or(false))
+        };
+        let size = |k: &str| {
+            entries
+                .get(k)
+                .and_then(|e| parse_size(&e.value).ok())
+                .unwrap_or(0)
+        };
         Ok(Config {
             container_image: text("container_image"),
             release: Release {
@@ -210,7 +233,11 @@ mod tests {
             source: Source::File("c.yaml".into()),
         });
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        resolve(file, &sets, None).unwrap().config().unwrap_err().to_string()
+        resolve(file, &sets, None)
+            .unwrap()
+            .config()
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -218,7 +245,12 @@ mod tests {
         let e = invalid(None, &["disable_netboot=maybe"]);
         assert!(e.contains("disable_netboot: 'maybe' is not a boolean (use true or false) (from --set disable_netboot=maybe)"), "{e}");
         let e = invalid(Some("netboot_http_port: 70000\n"), &[]);
-        assert!(e.contains("netboot_http_port: '70000' is not a port (1-65535) (from config file c.yaml)"), "{e}");
+        assert!(
+            e.contains(
+                "netboot_http_port: '70000' is not a port (1-65535) (from config file c.yaml)"
+            ),
+            "{e}"
+        );
         let e = invalid(None, &["netboot_http_port=http"]);
         assert!(e.contains("is not a port number"), "{e}");
         let e = invalid(None, &["listen_addr=8080"]);
@@ -227,8 +259,14 @@ mod tests {
         assert!(e.contains("not an IP address"), "{e}");
         let e = invalid(None, &["disk.size=-5", "disk.state_size=big", "arch=x86"]);
         assert!(e.contains("disk.size: '-5' is negative"), "{e}");
-        assert!(e.contains("disk.state_size: 'big' is not a whole number of MiB"), "{e}");
-        assert!(e.contains("arch: 'x86' is not one of amd64, arm64, riscv64"), "{e}");
+        assert!(
+            e.contains("disk.state_size: 'big' is not a whole number of MiB"),
+            "{e}"
+        );
+        assert!(
+            e.contains("arch: 'x86' is not one of amd64, arm64, riscv64"),
+            "{e}"
+        );
         let e = invalid(None, &["disk.efi.x=1"]);
         assert!(e.contains("disk.efi is a value"), "{e}");
         let e = invalid(Some("state_dir: [a, b]\n"), &[]);
@@ -237,16 +275,28 @@ mod tests {
 
     #[test]
     fn good_values_are_typed() {
-        let sets: Vec<String> = ["listen_addr=127.0.0.1:9999", "disable_netboot=TRUE", "netboot_http_port=8091", "disk.raw=true", "disk.size=3000"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let sets: Vec<String> = [
+            "listen_addr=127.0.0.1:9999",
+            "disable_netboot=TRUE",
+            "netboot_http_port=8091",
+            "disk.raw=true",
+            "disk.size=3000",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let c = resolve(None, &sets, None).unwrap().config().unwrap();
         assert_eq!(c.listen_addr.to_string(), "127.0.0.1:9999");
         assert!(c.disable_netboot && c.disk.efi && !c.disk.bios);
         assert_eq!(c.netboot_http_port, 8091);
         assert_eq!(c.plugin_memory_mib, 2048);
-        assert_eq!(super::parse_listen_addr("[::1]:80").unwrap().to_string(), "[::1]:80");
-        assert_eq!(super::parse_listen_addr(":8080").unwrap().to_string(), "0.0.0.0:8080");
+        assert_eq!(
+            super::parse_listen_addr("[::1]:80").unwrap().to_string(),
+            "[::1]:80"
+        );
+        assert_eq!(
+            super::parse_listen_addr(":8080").unwrap().to_string(),
+            "0.0.0.0:8080"
+        );
     }
 }

@@ -81,7 +81,10 @@ fn load_verified(engine: &Engine, entry: &Path) -> Option<Component> {
     match unsafe { Component::deserialize(engine, &bytes) } {
         Ok(c) => Some(c),
         Err(e) => {
-            tracing::debug!("cache entry {} is stale ({e}); recompiling", entry.display());
+            tracing::debug!(
+                "cache entry {} is stale ({e}); recompiling",
+                entry.display()
+            );
             let _ = std::fs::remove_file(entry);
             None
         }

@@ -183,7 +183,13 @@ fn read_at(file: &File, what: &str, offset: u64, len: u32) -> Result<Vec<u8>, Er
 /// Copies `len` bytes between two files at the given offsets, in the kernel
 /// when it can (copy_file_range shares extents and keeps holes on
 /// filesystems that support it); falls back to a plain read/write loop.
-fn copy_range(src: &File, src_offset: u64, dst: &File, dst_offset: u64, len: u64) -> io::Result<()> {
+fn copy_range(
+    src: &File,
+    src_offset: u64,
+    dst: &File,
+    dst_offset: u64,
+    len: u64,
+) -> io::Result<()> {
     let (mut so, mut d_o, mut left) = (src_offset, dst_offset, len);
     while left > 0 {
         let chunk = left.min(1 << 30) as usize;
@@ -196,7 +202,12 @@ fn copy_range(src: &File, src_offset: u64, dst: &File, dst_offset: u64, len: u64
             }
             Ok(n) => left -= n as u64,
             Err(rustix::io::Errno::INTR) => {}
-            Err(rustix::io::Errno::XDEV | rustix::io::Errno::NOSYS | rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP) => {
+            Err(
+                rustix::io::Errno::XDEV
+                | rustix::io::Errno::NOSYS
+                | rustix::io::Errno::INVAL
+                | rustix::io::Errno::OPNOTSUPP,
+            ) => {
                 return copy_range_userspace(src, so, dst, d_o, left);
             }
             Err(e) => return Err(e.into()),
@@ -205,13 +216,22 @@ fn copy_range(src: &File, src_offset: u64, dst: &File, dst_offset: u64, len: u64
     Ok(())
 }
 
-fn copy_range_userspace(src: &File, mut so: u64, dst: &File, mut d_o: u64, mut left: u64) -> io::Result<()> {
+fn copy_range_userspace(
+    src: &File,
+    mut so: u64,
+    dst: &File,
+    mut d_o: u64,
+    mut left: u64,
+) -> io::Result<()> {
     let mut buf = vec![0u8; (1 << 20).min(left as usize)];
     while left > 0 {
         let want = buf.len().min(left as usize);
         let n = src.read_at(&mut buf[..want], so)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "source ends before the requested range"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "source ends before the requested range",
+            ));
         }
         dst.write_all_at(&buf[..n], d_o)?;
         so += n as u64;
@@ -285,7 +305,11 @@ impl fs::HostDir for PluginState {
         meta.map(|m| metadata(&m)).map_err(|e| io_error(&what, e))
     }
 
-    fn open_dir(&mut self, this: Resource<DirHandle>, path: String) -> Result<Resource<DirHandle>, Error> {
+    fn open_dir(
+        &mut self,
+        this: Resource<DirHandle>,
+        path: String,
+    ) -> Result<Resource<DirHandle>, Error> {
         let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
         check_relative(&h.label, &path)?;
         let label = h.child_label(&path);
@@ -297,14 +321,21 @@ impl fs::HostDir for PluginState {
         self.table.push(handle).map_err(|e| self.table_error(e))
     }
 
-    fn open_file(&mut self, this: Resource<DirHandle>, path: String) -> Result<Resource<FileHandle>, Error> {
+    fn open_file(
+        &mut self,
+        this: Resource<DirHandle>,
+        path: String,
+    ) -> Result<Resource<FileHandle>, Error> {
         let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
         check_relative(&h.label, &path)?;
         let label = h.child_label(&path);
         let file = h.dir.open(&path).map_err(|e| io_error(&label, e))?;
         let meta = file.metadata().map_err(|e| io_error(&label, e))?;
         if meta.is_dir() {
-            return Err(error(ErrorCode::IsADirectory, format!("{label}: is a directory")));
+            return Err(error(
+                ErrorCode::IsADirectory,
+                format!("{label}: is a directory"),
+            ));
         }
         if !meta.is_file() {
             return Err(error(ErrorCode::Io, format!("{label}: not a regular file")));
@@ -324,10 +355,12 @@ impl fs::HostDir for PluginState {
             .dir
             .read_link_contents(&path)
             .map_err(|e| io_error(&what, e))?;
-        target
-            .into_os_string()
-            .into_string()
-            .map_err(|t| error(ErrorCode::Io, format!("{what}: link target {t:?} is not UTF-8")))
+        target.into_os_string().into_string().map_err(|t| {
+            error(
+                ErrorCode::Io,
+                format!("{what}: link target {t:?} is not UTF-8"),
+            )
+        })
     }
 
     fn drop(&mut self, this: Resource<DirHandle>) -> wasmtime::Result<()> {
@@ -339,10 +372,18 @@ impl fs::HostDir for PluginState {
 impl fs::HostFile for PluginState {
     fn size(&mut self, this: Resource<FileHandle>) -> Result<u64, Error> {
         let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
-        h.file.metadata().map(|m| m.len()).map_err(|e| io_error(&h.label, e))
+        h.file
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| io_error(&h.label, e))
     }
 
-    fn read_at(&mut self, this: Resource<FileHandle>, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
+    fn read_at(
+        &mut self,
+        this: Resource<FileHandle>,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, Error> {
         let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
         read_at(&h.file, &h.label, offset, len)
     }
@@ -354,7 +395,12 @@ impl fs::HostFile for PluginState {
 }
 
 impl fs::HostOutput for PluginState {
-    fn write_at(&mut self, this: Resource<OutputHandle>, offset: u64, data: Vec<u8>) -> Result<(), Error> {
+    fn write_at(
+        &mut self,
+        this: Resource<OutputHandle>,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<(), Error> {
         let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
         h.check_end(offset, data.len() as u64)?;
         h.file
@@ -398,14 +444,22 @@ impl fs::HostOutput for PluginState {
             .map_err(|e| io_error(&format!("copying {} into {}", src.name, dst.name), e))
     }
 
-    fn read_at(&mut self, this: Resource<OutputHandle>, offset: u64, len: u32) -> Result<Vec<u8>, Error> {
+    fn read_at(
+        &mut self,
+        this: Resource<OutputHandle>,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, Error> {
         let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
         read_at(&h.file, &h.name, offset, len)
     }
 
     fn len(&mut self, this: Resource<OutputHandle>) -> Result<u64, Error> {
         let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
-        h.file.metadata().map(|m| m.len()).map_err(|e| io_error(&h.name, e))
+        h.file
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| io_error(&h.name, e))
     }
 
     fn drop(&mut self, this: Resource<OutputHandle>) -> wasmtime::Result<()> {
@@ -415,7 +469,11 @@ impl fs::HostOutput for PluginState {
 }
 
 impl fs::HostOutputDir for PluginState {
-    fn create(&mut self, this: Resource<OutputDirHandle>, name: String) -> Result<Resource<OutputHandle>, Error> {
+    fn create(
+        &mut self,
+        this: Resource<OutputDirHandle>,
+        name: String,
+    ) -> Result<Resource<OutputHandle>, Error> {
         let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
         let mut staging = h.staging.lock().unwrap_or_else(|p| p.into_inner());
         let file = match staging.create(&h.dir, &h.output_id, &name) {
@@ -475,9 +533,18 @@ mod tests {
 
     #[test]
     fn relative_path_checks() {
-        assert_eq!(check_relative("r:", "").unwrap_err().code, ErrorCode::InvalidPath);
-        assert_eq!(check_relative("r:", "a\0b").unwrap_err().code, ErrorCode::InvalidPath);
-        assert_eq!(check_relative("r:", "/etc/passwd").unwrap_err().code, ErrorCode::OutsideHandle);
+        assert_eq!(
+            check_relative("r:", "").unwrap_err().code,
+            ErrorCode::InvalidPath
+        );
+        assert_eq!(
+            check_relative("r:", "a\0b").unwrap_err().code,
+            ErrorCode::InvalidPath
+        );
+        assert_eq!(
+            check_relative("r:", "/etc/passwd").unwrap_err().code,
+            ErrorCode::OutsideHandle
+        );
         assert!(check_relative("r:", "etc/passwd").is_ok());
     }
 
@@ -497,9 +564,21 @@ mod tests {
     #[test]
     fn copy_range_keeps_bytes_and_reports_short_sources() {
         let dir = tempfile::tempdir().unwrap();
-        let src = File::options().read(true).write(true).create(true).truncate(true).open(dir.path().join("s")).unwrap();
+        let src = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("s"))
+            .unwrap();
         src.write_all_at(&[7u8; 10_000], 0).unwrap();
-        let dst = File::options().read(true).write(true).create(true).truncate(true).open(dir.path().join("d")).unwrap();
+        let dst = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("d"))
+            .unwrap();
         copy_range(&src, 100, &dst, 5000, 9000).unwrap();
         let mut buf = vec![0u8; 14_000];
         dst.read_exact_at(&mut buf, 0).unwrap();

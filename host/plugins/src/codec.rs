@@ -12,7 +12,10 @@ pub(crate) const MAX_BATCH_BYTES: usize = 64 << 20;
 
 pub(crate) fn compress(opts: Options, blocks: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, String> {
     if blocks.len() > MAX_BLOCKS {
-        return Err(format!("codec: {} blocks in one call, the limit is {MAX_BLOCKS}", blocks.len()));
+        return Err(format!(
+            "codec: {} blocks in one call, the limit is {MAX_BLOCKS}",
+            blocks.len()
+        ));
     }
     let total: usize = blocks.iter().map(Vec::len).sum();
     if total > MAX_BATCH_BYTES {
@@ -80,16 +83,25 @@ mod tests {
     #[test]
     fn every_algorithm_round_trips_in_order() {
         let blocks: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 10_000 + i as usize]).collect();
-        for alg in [Algorithm::Gzip, Algorithm::Zlib, Algorithm::Xz, Algorithm::Zstd] {
+        for alg in [
+            Algorithm::Gzip,
+            Algorithm::Zlib,
+            Algorithm::Xz,
+            Algorithm::Zstd,
+        ] {
             let out = compress(opts(alg, None), &blocks).unwrap();
             assert_eq!(out.len(), blocks.len());
             for (c, original) in out.iter().zip(&blocks) {
                 let mut plain = Vec::new();
                 match alg {
                     Algorithm::Gzip => flate2::read::GzDecoder::new(&c[..]).read_to_end(&mut plain),
-                    Algorithm::Zlib => flate2::read::ZlibDecoder::new(&c[..]).read_to_end(&mut plain),
+                    Algorithm::Zlib => {
+                        flate2::read::ZlibDecoder::new(&c[..]).read_to_end(&mut plain)
+                    }
                     Algorithm::Xz => xz2::read::XzDecoder::new(&c[..]).read_to_end(&mut plain),
-                    Algorithm::Zstd => zstd::stream::read::Decoder::new(&c[..]).unwrap().read_to_end(&mut plain),
+                    Algorithm::Zstd => zstd::stream::read::Decoder::new(&c[..])
+                        .unwrap()
+                        .read_to_end(&mut plain),
                 }
                 .unwrap();
                 assert_eq!(&plain, original);
@@ -103,9 +115,17 @@ mod tests {
         assert!(err.contains("level 10 is out of range"), "{err}");
         let err = compress(opts(Algorithm::Zstd, Some(0)), &[vec![1]]).unwrap_err();
         assert!(err.contains("out of range"), "{err}");
-        let err = compress(opts(Algorithm::Zstd, None), &vec![vec![0u8]; MAX_BLOCKS + 1]).unwrap_err();
+        let err = compress(
+            opts(Algorithm::Zstd, None),
+            &vec![vec![0u8]; MAX_BLOCKS + 1],
+        )
+        .unwrap_err();
         assert!(err.contains("blocks in one call"), "{err}");
-        let err = compress(opts(Algorithm::Zstd, None), &[vec![0u8; MAX_BATCH_BYTES + 1]]).unwrap_err();
+        let err = compress(
+            opts(Algorithm::Zstd, None),
+            &[vec![0u8; MAX_BATCH_BYTES + 1]],
+        )
+        .unwrap_err();
         assert!(err.contains("bytes in one call"), "{err}");
     }
 }

@@ -1,5 +1,6 @@
 //! Finding plugins: every `*.wasm` file in the `--plugin-dir` directories,
-//! then `$AURORABOOT_PLUGIN_PATH`, then `$XDG_DATA_HOME/auroraboot/plugins`.
+//! then `$AURORABOOT_PLUGIN_PATH`, then `$XDG_DATA_HOME/auroraboot/plugins`,
+//! then the built-ins embedded in the binary.
 //! The first plugin with a given name wins; later ones are listed as
 //! shadowed. A file that is not a usable plugin (not a component, another
 //! API version, missing exports, a crashing or nonsensical `info`) is listed
@@ -23,6 +24,8 @@ pub enum PluginSource {
     EnvPath,
     /// `$XDG_DATA_HOME/auroraboot/plugins`.
     UserDir,
+    /// Embedded in the `auroraboot` binary.
+    Builtin,
 }
 
 impl std::fmt::Display for PluginSource {
@@ -31,19 +34,25 @@ impl std::fmt::Display for PluginSource {
             PluginSource::PluginDir => "--plugin-dir",
             PluginSource::EnvPath => "AURORABOOT_PLUGIN_PATH",
             PluginSource::UserDir => "user",
+            PluginSource::Builtin => "built-in",
         })
     }
 }
 
-/// The ordered list of directories to search.
+/// A plugin shipped inside the binary: its file name and component bytes.
+pub type Builtin = (&'static str, &'static [u8]);
+
+/// The ordered list of directories to search, then the built-ins.
 #[derive(Debug, Clone, Default)]
 pub struct SearchPath {
     pub dirs: Vec<(PluginSource, PathBuf)>,
+    pub builtins: Vec<Builtin>,
 }
 
 impl SearchPath {
-    /// `--plugin-dir` values, then the environment, then the user directory.
-    pub fn standard(plugin_dirs: &[PathBuf]) -> Self {
+    /// `--plugin-dir` values, then the environment, then the user
+    /// directory, then `builtins`.
+    pub fn standard(plugin_dirs: &[PathBuf], builtins: &[Builtin]) -> Self {
         let mut dirs: Vec<(PluginSource, PathBuf)> = plugin_dirs
             .iter()
             .map(|d| (PluginSource::PluginDir, d.clone()))
@@ -61,7 +70,10 @@ impl SearchPath {
         if let Some(base) = data_home {
             dirs.push((PluginSource::UserDir, base.join("auroraboot/plugins")));
         }
-        SearchPath { dirs }
+        SearchPath {
+            dirs,
+            builtins: builtins.to_vec(),
+        }
     }
 }
 
@@ -108,6 +120,19 @@ pub struct PluginEntry {
 }
 
 impl PluginEntry {
+    fn new(source: PluginSource, path: PathBuf, loaded: Result<LoadedPlugin, String>) -> Self {
+        let (status, plugin) = match loaded {
+            Ok(plugin) => (PluginStatus::Active, Some(plugin)),
+            Err(reason) => (PluginStatus::Broken { reason }, None),
+        };
+        PluginEntry {
+            source,
+            path,
+            status,
+            plugin,
+        }
+    }
+
     pub fn info(&self) -> Option<&PluginInfo> {
         self.plugin.as_ref().map(|p| &p.info)
     }
@@ -130,17 +155,20 @@ impl Discovery {
         let mut entries: Vec<PluginEntry> = Vec::new();
         for (source, dir) in &search.dirs {
             for path in wasm_files(dir) {
-                let (status, plugin) = match load(runtime, &path).await {
-                    Ok(plugin) => (PluginStatus::Active, Some(plugin)),
-                    Err(reason) => (PluginStatus::Broken { reason }, None),
+                let loaded = match std::fs::read(&path) {
+                    Ok(wasm) => load(runtime, &wasm).await,
+                    Err(e) => Err(format!("cannot read: {e}")),
                 };
-                entries.push(PluginEntry {
-                    source: source.clone(),
-                    path,
-                    status,
-                    plugin,
-                });
+                entries.push(PluginEntry::new(source.clone(), path, loaded));
             }
+        }
+        for (name, wasm) in &search.builtins {
+            let loaded = load(runtime, wasm).await;
+            entries.push(PluginEntry::new(
+                PluginSource::Builtin,
+                PathBuf::from(format!("builtin:{name}")),
+                loaded,
+            ));
         }
         mark_shadowed(&mut entries);
         Discovery { entries }
@@ -156,7 +184,8 @@ impl Discovery {
 
     /// The active plugin providing output `id`.
     pub fn provider(&self, id: &str) -> Option<&LoadedPlugin> {
-        self.active().find(|p| p.info.outputs.iter().any(|o| o.id == id))
+        self.active()
+            .find(|p| p.info.outputs.iter().any(|o| o.id == id))
     }
 
     /// Every output id of the active plugins.
@@ -167,9 +196,9 @@ impl Discovery {
     }
 
     pub fn find(&self, name: &str) -> Option<&PluginEntry> {
-        self.entries
-            .iter()
-            .find(|e| matches!(e.status, PluginStatus::Active) && e.info().is_some_and(|i| i.name == name))
+        self.entries.iter().find(|e| {
+            matches!(e.status, PluginStatus::Active) && e.info().is_some_and(|i| i.name == name)
+        })
     }
 }
 
@@ -190,12 +219,17 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
 /// Later plugins with an already-active name (or output id) are shadowed.
 fn mark_shadowed(entries: &mut [PluginEntry]) {
     for i in 0..entries.len() {
-        let Some(info) = entries[i].info() else { continue };
+        let Some(info) = entries[i].info() else {
+            continue;
+        };
         let earlier = entries[..i].iter().find(|e| {
             matches!(e.status, PluginStatus::Active)
                 && e.info().is_some_and(|other| {
                     other.name == info.name
-                        || other.outputs.iter().any(|o| info.outputs.iter().any(|p| p.id == o.id))
+                        || other
+                            .outputs
+                            .iter()
+                            .any(|o| info.outputs.iter().any(|p| p.id == o.id))
                 })
         });
         if let Some(earlier) = earlier {
@@ -205,31 +239,44 @@ fn mark_shadowed(entries: &mut [PluginEntry]) {
     }
 }
 
-async fn load(runtime: &Runtime, path: &Path) -> Result<LoadedPlugin, String> {
-    let wasm = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+async fn load(runtime: &Runtime, wasm: &[u8]) -> Result<LoadedPlugin, String> {
     if !wasm.starts_with(b"\0asm") {
         return Err("not a WebAssembly file".into());
     }
-    let component = runtime.component(&wasm).map_err(|e| {
+    let component = runtime.component(wasm).map_err(|e| {
         let msg = format!("{e:#}");
-        if msg.contains("expected a component") || msg.contains("core module") || wasm.get(4..8) == Some(&[1, 0, 0, 0]) {
-            "a core WebAssembly module, not a component (build with --target wasm32-wasip2)".to_string()
+        if msg.contains("expected a component")
+            || msg.contains("core module")
+            || wasm.get(4..8) == Some(&[1, 0, 0, 0])
+        {
+            "a core WebAssembly module, not a component (build with --target wasm32-wasip2)"
+                .to_string()
         } else {
-            format!("not a valid component: {}", msg.lines().next().unwrap_or_default())
+            format!(
+                "not a valid component: {}",
+                msg.lines().next().unwrap_or_default()
+            )
         }
     })?;
     check_exports(runtime, &component)?;
     let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
-        format!("imports something this host does not provide: {}", format!("{e:#}").lines().next().unwrap_or_default())
+        format!(
+            "imports something this host does not provide: {}",
+            format!("{e:#}").lines().next().unwrap_or_default()
+        )
     })?;
-    let pre = OutputPluginPre::new(instance_pre).map_err(|e| format!("exports do not match plugin API {API_VERSION}: {e:#}"))?;
+    let pre = OutputPluginPre::new(instance_pre)
+        .map_err(|e| format!("exports do not match plugin API {API_VERSION}: {e:#}"))?;
     let info = call_info(runtime, &pre).await?;
     Ok(LoadedPlugin { info, pre })
 }
 
 /// Explains a missing or foreign-version `plugin` export before wasmtime's
 /// generic type-check does.
-fn check_exports(runtime: &Runtime, component: &wasmtime::component::Component) -> Result<(), String> {
+fn check_exports(
+    runtime: &Runtime,
+    component: &wasmtime::component::Component,
+) -> Result<(), String> {
     let wanted = format!("auroraboot:plugin/plugin@{API_VERSION}");
     let exports: Vec<String> = component
         .component_type()
@@ -239,18 +286,28 @@ fn check_exports(runtime: &Runtime, component: &wasmtime::component::Component) 
     if exports.iter().any(|e| e == &wanted) {
         return Ok(());
     }
-    if let Some(other) = exports.iter().find_map(|e| e.strip_prefix("auroraboot:plugin/plugin@")) {
+    if let Some(other) = exports
+        .iter()
+        .find_map(|e| e.strip_prefix("auroraboot:plugin/plugin@"))
+    {
         return Err(format!(
             "built for plugin API {other}; this auroraboot supports API {API_VERSION}"
         ));
     }
     Err(format!(
         "missing export {wanted} (exports: {})",
-        if exports.is_empty() { "none".to_string() } else { exports.join(", ") }
+        if exports.is_empty() {
+            "none".to_string()
+        } else {
+            exports.join(", ")
+        }
     ))
 }
 
-async fn call_info(runtime: &Runtime, pre: &OutputPluginPre<crate::session::PluginState>) -> Result<PluginInfo, String> {
+async fn call_info(
+    runtime: &Runtime,
+    pre: &OutputPluginPre<crate::session::PluginState>,
+) -> Result<PluginInfo, String> {
     let mut store = new_store(runtime, "plugin", &INFO_LIMITS, no_observer());
     let instance: OutputPlugin = pre
         .instantiate_async(&mut store)
@@ -267,7 +324,8 @@ async fn call_info(runtime: &Runtime, pre: &OutputPluginPre<crate::session::Plug
 fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
 }
 
@@ -275,10 +333,14 @@ fn valid_directory(d: &str) -> bool {
     d.is_empty()
         || (!d.starts_with('/')
             && d.len() <= 255
-            && d.split('/').all(|part| !part.is_empty() && part != "." && part != ".." && !part.contains('\0')))
+            && d.split('/').all(|part| {
+                !part.is_empty() && part != "." && part != ".." && !part.contains('\0')
+            }))
 }
 
-fn validate_info(raw: crate::bindings::exports::auroraboot::plugin::plugin::PluginInfo) -> Result<PluginInfo, String> {
+fn validate_info(
+    raw: crate::bindings::exports::auroraboot::plugin::plugin::PluginInfo,
+) -> Result<PluginInfo, String> {
     if raw.api_version != API_VERSION {
         return Err(format!(
             "info() reports plugin API '{}'; this auroraboot supports API {API_VERSION}",
@@ -286,7 +348,10 @@ fn validate_info(raw: crate::bindings::exports::auroraboot::plugin::plugin::Plug
         ));
     }
     if !valid_id(&raw.name) {
-        return Err(format!("info() returned an invalid name '{}' (want a-z, 0-9, '-')", raw.name.escape_debug()));
+        return Err(format!(
+            "info() returned an invalid name '{}' (want a-z, 0-9, '-')",
+            raw.name.escape_debug()
+        ));
     }
     if raw.outputs.is_empty() {
         return Err("info() declares no outputs".into());
@@ -294,7 +359,10 @@ fn validate_info(raw: crate::bindings::exports::auroraboot::plugin::plugin::Plug
     let mut outputs: Vec<OutputInfo> = Vec::new();
     for o in raw.outputs {
         if !valid_id(&o.id) {
-            return Err(format!("info() declares an invalid output id '{}'", o.id.escape_debug()));
+            return Err(format!(
+                "info() declares an invalid output id '{}'",
+                o.id.escape_debug()
+            ));
         }
         if outputs.iter().any(|p| p.id == o.id) {
             return Err(format!("info() declares output '{}' twice", o.id));
@@ -325,6 +393,63 @@ fn validate_info(raw: crate::bindings::exports::auroraboot::plugin::plugin::Plug
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::bindings::exports::auroraboot::plugin::plugin as wit;
+
+    fn raw_info() -> wit::PluginInfo {
+        wit::PluginInfo {
+            name: "iso".into(),
+            version: "1.0.0".into(),
+            api_version: API_VERSION.into(),
+            outputs: vec![wit::OutputInfo {
+                id: "iso".into(),
+                description: "an ISO\nsecond line dropped".into(),
+                file_name: "kairos.iso".into(),
+                directory: "iso".into(),
+            }],
+            settings: vec!["iso".into()],
+        }
+    }
+
+    #[test]
+    fn garbage_info_is_rejected_with_a_reason() {
+        let ok = validate_info(raw_info()).unwrap();
+        assert_eq!(ok.outputs[0].description, "an ISO");
+        type Mutation = Box<dyn Fn(&mut wit::PluginInfo)>;
+        let cases: Vec<(Mutation, &str)> = vec![
+            (
+                Box::new(|i| i.api_version = "9.9.9".into()),
+                "plugin API '9.9.9'",
+            ),
+            (Box::new(|i| i.name = "Bad Name".into()), "invalid name"),
+            (Box::new(|i| i.outputs.clear()), "declares no outputs"),
+            (
+                Box::new(|i| i.outputs[0].id = "../x".into()),
+                "invalid output id",
+            ),
+            (
+                Box::new(|i| i.outputs[0].directory = "../../etc".into()),
+                "unsafe directory",
+            ),
+            (
+                Box::new(|i| i.outputs[0].directory = "/etc".into()),
+                "unsafe directory",
+            ),
+            (
+                Box::new(|i| {
+                    let o = i.outputs[0].clone();
+                    i.outputs.push(o)
+                }),
+                "twice",
+            ),
+        ];
+        for (mutate, want) in cases {
+            let mut info = raw_info();
+            mutate(&mut info);
+            let e = validate_info(info).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
+    }
 
     #[test]
     fn ids_and_directories() {

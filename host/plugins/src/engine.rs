@@ -2,10 +2,10 @@
 //! epoch interruption driven by a ticker thread (build deadlines), the
 //! linker with WASI and the AuroraBoot imports, and the compile cache.
 
+use crate::PluginError;
 use crate::bindings::OutputPlugin;
 use crate::cache::ComponentCache;
 use crate::session::PluginState;
-use crate::PluginError;
 use std::path::PathBuf;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -26,7 +26,8 @@ impl Runtime {
     /// A runtime caching compiled components in `cache_dir` (none: compile
     /// every time).
     pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
-        Self::with_engine(cache_dir).map_err(|e| PluginError::Io(format!("starting the plugin runtime: {e:#}")))
+        Self::with_engine(cache_dir)
+            .map_err(|e| PluginError::Io(format!("starting the plugin runtime: {e:#}")))
     }
 
     fn with_engine(cache_dir: Option<PathBuf>) -> wasmtime::Result<Self> {
@@ -50,7 +51,11 @@ impl Runtime {
             })?;
 
         let cache = ComponentCache::new(cache_dir, &engine);
-        Ok(Runtime { engine, linker, cache })
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+        })
     }
 
     /// The default cache location: `$AURORABOOT_CACHE_DIR`, else

@@ -17,7 +17,10 @@ mod session;
 mod staging;
 mod stdio;
 
-pub use discovery::{Discovery, LoadedPlugin, OutputInfo, PluginEntry, PluginInfo, PluginSource, PluginStatus, SearchPath};
+pub use discovery::{
+    Builtin, Discovery, LoadedPlugin, OutputInfo, PluginEntry, PluginInfo, PluginSource,
+    PluginStatus, SearchPath,
+};
 pub use engine::Runtime;
 pub use limits::Limits;
 pub use session::{BuildObserver, BuildOutcome, BuildSpec, NamedTree, SettingValue};

@@ -3,6 +3,7 @@
 //! handles, the `build` call, and then either a commit of every output or
 //! the removal of all of them.
 
+use crate::PluginError;
 use crate::bindings::exports::auroraboot::plugin::plugin as wit;
 use crate::capabilities::{DirHandle, OutputDirHandle};
 use crate::discovery::LoadedPlugin;
@@ -10,12 +11,11 @@ use crate::engine::Runtime;
 use crate::limits::{Limits, MemoryLimitExceeded, MemoryLimiter};
 use crate::staging::{SharedStaging, Staging};
 use crate::stdio::PluginStdio;
-use crate::PluginError;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use wasmtime::{Store, UpdateDeadline};
 use wasmtime::component::ResourceTable;
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Receives progress of running builds (the CLI draws bars from it).
@@ -113,7 +113,12 @@ impl PluginState {
 }
 
 /// A store with the limits applied.
-pub(crate) fn new_store(runtime: &Runtime, plugin: &str, limits: &Limits, observer: Arc<dyn BuildObserver>) -> Store<PluginState> {
+pub(crate) fn new_store(
+    runtime: &Runtime,
+    plugin: &str,
+    limits: &Limits,
+    observer: Arc<dyn BuildObserver>,
+) -> Store<PluginState> {
     let mut store = Store::new(runtime.engine(), PluginState::new(plugin, limits, observer));
     store.limiter(|s| &mut s.limiter);
     // Every epoch tick the plugin yields to the executor (so Ctrl-C can
@@ -140,11 +145,16 @@ pub(crate) fn describe_trap(e: &wasmtime::Error, limits: &Limits) -> String {
         return m.to_string();
     }
     if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
-        return format!("exceeded its time limit of {} s and was stopped", limits.timeout.as_secs());
+        return format!(
+            "exceeded its time limit of {} s and was stopped",
+            limits.timeout.as_secs()
+        );
     }
     let cause = e.root_cause().to_string();
     if let Some(wasmtime::Trap::UnreachableCodeReached) = e.downcast_ref::<wasmtime::Trap>() {
-        return format!("crashed ({cause}): the plugin panicked or aborted; its stderr is logged above");
+        return format!(
+            "crashed ({cause}): the plugin panicked or aborted; its stderr is logged above"
+        );
     }
     format!("crashed: {cause}")
 }
@@ -169,12 +179,26 @@ impl Runtime {
 
         let rootfs = DirHandle::open_root(&spec.rootfs, "rootfs:")
             .map_err(|e| fail(format!("opening rootfs {}: {e}", spec.rootfs.display())))?;
-        let rootfs = store.data_mut().table.push(rootfs).map_err(|e| fail(e.to_string()))?;
+        let rootfs = store
+            .data_mut()
+            .table
+            .push(rootfs)
+            .map_err(|e| fail(e.to_string()))?;
         let mut assets = Vec::new();
         for tree in &spec.assets {
-            let handle = DirHandle::open_root(&tree.path, &format!("{}:", tree.name))
-                .map_err(|e| fail(format!("opening {} {}: {e}", tree.name, tree.path.display())))?;
-            let dir = store.data_mut().table.push(handle).map_err(|e| fail(e.to_string()))?;
+            let handle =
+                DirHandle::open_root(&tree.path, &format!("{}:", tree.name)).map_err(|e| {
+                    fail(format!(
+                        "opening {} {}: {e}",
+                        tree.name,
+                        tree.path.display()
+                    ))
+                })?;
+            let dir = store
+                .data_mut()
+                .table
+                .push(handle)
+                .map_err(|e| fail(e.to_string()))?;
             assets.push(wit::NamedDir {
                 name: tree.name.clone(),
                 dir,
@@ -197,7 +221,11 @@ impl Runtime {
                 staging: staging.clone(),
                 max_size: limits.max_output,
             };
-            let handle = store.data_mut().table.push(handle).map_err(|e| fail(e.to_string()))?;
+            let handle = store
+                .data_mut()
+                .table
+                .push(handle)
+                .map_err(|e| fail(e.to_string()))?;
             destinations.push((id.clone(), handle));
         }
         let request = wit::BuildRequest {
@@ -240,10 +268,16 @@ impl Runtime {
         for id in &spec.outputs {
             let created = staging.names_for(id);
             if created.is_empty() {
-                return Err(fail(format!("reported success but created no file for output '{id}'")));
+                return Err(fail(format!(
+                    "reported success but created no file for output '{id}'"
+                )));
             }
         }
-        let all_created: Vec<String> = spec.outputs.iter().flat_map(|id| staging.names_for(id)).collect();
+        let all_created: Vec<String> = spec
+            .outputs
+            .iter()
+            .flat_map(|id| staging.names_for(id))
+            .collect();
         if let Some(bogus) = report.files.iter().find(|f| !all_created.contains(f)) {
             return Err(fail(format!(
                 "reported file '{}' that it did not create (created: {})",

@@ -48,7 +48,12 @@ pub(crate) fn check_file_name(name: &str) -> Result<(), String> {
 }
 
 impl Staging {
-    pub fn create(&mut self, dir: &Path, output_id: &str, name: &str) -> Result<Arc<File>, CreateError> {
+    pub fn create(
+        &mut self,
+        dir: &Path,
+        output_id: &str,
+        name: &str,
+    ) -> Result<Arc<File>, CreateError> {
         check_file_name(name).map_err(CreateError::InvalidName)?;
         let target = dir.join(name);
         if self.files.iter().any(|f| f.target == target) {
@@ -86,11 +91,15 @@ impl Staging {
     /// final paths. On error, whatever was not yet renamed is removed.
     pub fn commit(&mut self) -> std::io::Result<Vec<PathBuf>> {
         for staged in &self.files {
-            staged.file.sync_all().map_err(|e| annotate(e, &staged.target))?;
+            staged
+                .file
+                .sync_all()
+                .map_err(|e| annotate(e, &staged.target))?;
         }
         let mut done = Vec::new();
         for staged in &self.files {
-            std::fs::rename(&staged.temp, &staged.target).map_err(|e| annotate(e, &staged.target))?;
+            std::fs::rename(&staged.temp, &staged.target)
+                .map_err(|e| annotate(e, &staged.target))?;
             done.push(staged.target.clone());
         }
         self.committed = true;
@@ -127,7 +136,10 @@ mod tests {
         let mut s = Staging::default();
         let f = s.create(dir.path(), "x", "a.img").ok().unwrap();
         std::os::unix::fs::FileExt::write_at(&*f, b"hi", 0).unwrap();
-        assert!(matches!(s.create(dir.path(), "x", "a.img"), Err(CreateError::AlreadyExists)));
+        assert!(matches!(
+            s.create(dir.path(), "x", "a.img"),
+            Err(CreateError::AlreadyExists)
+        ));
         let paths = s.commit().unwrap();
         assert_eq!(paths, vec![dir.path().join("a.img")]);
         assert_eq!(std::fs::read(dir.path().join("a.img")).unwrap(), b"hi");
@@ -135,13 +147,25 @@ mod tests {
         let mut s = Staging::default();
         s.create(dir.path(), "x", "b.img").ok().unwrap();
         drop(s);
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.img")]);
     }
 
     #[test]
     fn hostile_names_are_refused() {
-        for name in ["", ".", "..", "../x", "a/b", ".hidden", "a\0b", &"x".repeat(256)] {
+        for name in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            ".hidden",
+            "a\0b",
+            &"x".repeat(256),
+        ] {
             assert!(check_file_name(name).is_err(), "{name:?} accepted");
         }
         assert!(check_file_name("kairos.iso.sha256").is_ok());

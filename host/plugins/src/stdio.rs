@@ -46,7 +46,11 @@ impl LineLogger {
 }
 
 impl AsyncWrite for LineLogger {
-    fn poll_write(mut self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         for &b in buf {
             self.line.push(b);
             if b == b'\n' || self.line.len() >= MAX_LINE {

@@ -28,9 +28,11 @@ const ATTACKS: &[&str] = &[
 
 impl Plugin for Hostile {
     fn info() -> PluginInfo {
-        ATTACKS.iter().fold(PluginInfo::new("hostile", "0.0.1"), |info, id| {
-            info.output(OutputInfo::new(id, "misbehaves", "loot.txt").in_directory("hostile"))
-        })
+        ATTACKS
+            .iter()
+            .fold(PluginInfo::new("hostile", "0.0.1"), |info, id| {
+                info.output(OutputInfo::new(id, "misbehaves", "loot.txt").in_directory("hostile"))
+            })
     }
 
     fn build(request: BuildRequest) -> Result<Report, String> {
@@ -57,15 +59,20 @@ impl Plugin for Hostile {
                 }
             }
             "write-past-limit" => {
-                let out = request.create_output(&id, "loot.txt").map_err(|e| e.to_string())?;
+                let out = request
+                    .create_output(&id, "loot.txt")
+                    .map_err(|e| e.to_string())?;
                 let block = vec![0xAAu8; 1 << 20];
                 for i in 0..64u64 {
-                    out.write_at(i << 20, &block).map_err(|e| format!("sandbox held: {e}"))?;
+                    out.write_at(i << 20, &block)
+                        .map_err(|e| format!("sandbox held: {e}"))?;
                 }
                 return Ok(Report::new(["loot.txt"], "wrote 64 MiB"));
             }
             "stale-handle" => {
-                let out = request.create_output(&id, "loot.txt").map_err(|e| e.to_string())?;
+                let out = request
+                    .create_output(&id, "loot.txt")
+                    .map_err(|e| e.to_string())?;
                 out.write_at(0, b"first").map_err(|e| e.to_string())?;
                 let index = out.as_raw().handle();
                 drop(out);
@@ -77,14 +84,19 @@ impl Plugin for Hostile {
                 return Ok(Report::new(["loot.txt"], "used a dropped handle"));
             }
             "garbage-report" => {
-                let out = request.create_output(&id, "loot.txt").map_err(|e| e.to_string())?;
+                let out = request
+                    .create_output(&id, "loot.txt")
+                    .map_err(|e| e.to_string())?;
                 out.write_at(0, b"x").map_err(|e| e.to_string())?;
                 return Ok(Report::new(["loot.txt", "../../etc/passwd"], "lies"));
             }
             "no-output" => return Ok(Report::new(Vec::<String>::new(), "made nothing")),
             "partial-then-fail" => {
-                let out = request.create_output(&id, "loot.txt").map_err(|e| e.to_string())?;
-                out.write_at(0, &vec![1u8; 1 << 20]).map_err(|e| e.to_string())?;
+                let out = request
+                    .create_output(&id, "loot.txt")
+                    .map_err(|e| e.to_string())?;
+                out.write_at(0, &vec![1u8; 1 << 20])
+                    .map_err(|e| e.to_string())?;
                 return Err("failing after writing 1 MiB on purpose".into());
             }
             "panic" => panic!("deliberate panic inside the plugin"),
@@ -104,8 +116,11 @@ impl Plugin for Hostile {
             }
             other => return Err(format!("unknown attack {other}")),
         };
-        let out = request.create_output(&id, "loot.txt").map_err(|e| e.to_string())?;
-        out.write_at(0, loot.as_bytes()).map_err(|e| e.to_string())?;
+        let out = request
+            .create_output(&id, "loot.txt")
+            .map_err(|e| e.to_string())?;
+        out.write_at(0, loot.as_bytes())
+            .map_err(|e| e.to_string())?;
         Ok(Report::new(["loot.txt"], "the attack worked"))
     }
 }

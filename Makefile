@@ -1,0 +1,35 @@
+# Quick start: `make demo` and `make test` (both install what they need).
+
+WASM_TARGET := wasm32-wasip2
+EXAMPLE_PLUGINS := -p rootfs-tarball
+TEST_PLUGINS := -p test-plugin-hostile -p test-plugin-wrong-api -p test-plugin-no-exports
+CARGO ?= cargo
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: setup plugins build demo test lint bench
+
+setup:
+	bash scripts/setup.sh
+
+plugins: setup
+	$(CARGO) build --release --target $(WASM_TARGET) $(EXAMPLE_PLUGINS) $(TEST_PLUGINS)
+
+build: setup
+	$(CARGO) build -p auroraboot
+
+demo: plugins build
+	bash scripts/demo.sh
+
+lint: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --target $(WASM_TARGET) -p auroraboot-sdk $(EXAMPLE_PLUGINS) $(TEST_PLUGINS) -- -D warnings
+
+test: plugins
+	$(CARGO) test
+	$(CARGO) test -p auroraboot-sdk --doc
+	$(MAKE) lint
+
+bench: plugins
+	$(CARGO) build --release -p auroraboot
+	bash benches/bench.sh

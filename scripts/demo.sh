@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The built-in demo: makes a small Kairos-shaped rootfs, then runs
+# auroraboot on it with the example rootfs-tarball plugin and shows the
+# result. Everything lands under target/demo/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+demo=target/demo
+rm -rf "$demo"
+mkdir -p "$demo/rootfs" "$demo/plugins"
+root="$demo/rootfs"
+
+mkdir -p "$root"/{boot,etc/cos,etc/ssh,usr/bin,usr/lib,var/log,tmp,root}
+chmod 1777 "$root/tmp"; chmod 700 "$root/root"
+cat > "$root/etc/kairos-release" <<'REL'
+KAIROS_NAME="kairos-demo"
+KAIROS_FLAVOR="demo"
+KAIROS_FLAVOR_RELEASE="1"
+KAIROS_VARIANT="core"
+KAIROS_ARCH="amd64"
+KAIROS_MODEL="generic"
+KAIROS_VERSION="v0.0.1"
+REL
+echo "kairos-demo" > "$root/etc/hostname"
+printf '#!/bin/sh\necho "hello from the demo rootfs"\n' > "$root/usr/bin/hello"
+chmod 755 "$root/usr/bin/hello"
+ln -s usr/bin "$root/bin"
+head -c 4194304 /dev/urandom > "$root/boot/vmlinuz-6.1.0-demo"
+ln -s vmlinuz-6.1.0-demo "$root/boot/vmlinuz"
+head -c 2097152 /dev/zero > "$root/boot/initrd-6.1.0-demo"
+ln -s initrd-6.1.0-demo "$root/boot/initrd"
+
+cat > "$demo/cloud-config.yaml" <<'CC'
+#cloud-config
+users:
+  - name: kairos
+    passwd: "[[ .kairos.password ]]"
+    ssh_authorized_keys:
+      - github:[[ .github.user ]]
+stages:
+  boot:
+    - commands:
+        - if [[ -f /etc/hostname ]]; then echo "hostname ok"; fi
+CC
+
+cp target/wasm32-wasip2/release/rootfs_tarball.wasm "$demo/plugins/"
+
+bin=target/debug/auroraboot
+set -x
+"$bin" --plugin-dir "$demo/plugins" plugins list
+"$bin" --plugin-dir "$demo/plugins" \
+    --set container_image="dir://$PWD/$root" \
+    --set state_dir="$PWD/$demo/state" \
+    --set disable_netboot=true --set disable_http_server=true \
+    --set github.user=mudler --set kairos.password=kairos \
+    --set rootfs_tarball.mtime=0 \
+    --cloud-config "$demo/cloud-config.yaml" \
+    --output rootfs-tarball
+set +x
+echo
+echo "== $demo/state:"
+find "$demo/state" -type f | sort
+echo "== embedded cloud-config ($demo/state/config.yaml):"
+cat "$demo/state/config.yaml"
+echo "== archive listing:"
+tar -tzvf "$demo/state/rootfs-tarball/rootfs.tar.gz"
+(cd "$demo/state/rootfs-tarball" && sha256sum -c rootfs.tar.gz.sha256)
