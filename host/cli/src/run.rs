@@ -119,7 +119,7 @@ pub async fn run(
         );
     }
     let groups = plan(discovery, &outputs)?;
-    let rootfs = crate::source::resolve(&config)?;
+    let rootfs = crate::source::resolve(&config).await?;
     let assets = assets(resolved)?;
 
     std::fs::create_dir_all(&config.state_dir)

@@ -1,10 +1,16 @@
-//! Where the rootfs comes from. This version builds from a pre-extracted
-//! rootfs directory (`container_image=dir:///path`); registry, docker and
-//! release inputs are recognized and refused with a clear message.
+//! Where the rootfs comes from: a pre-extracted directory (`dir://`), or a
+//! local image extracted into `state_dir/rootfs/<key>` (`oci-layout://`,
+//! `ocifile://`, `file://`). An extraction is reused while its input is
+//! unchanged (the key is the manifest digest, or the archive's identity),
+//! and becomes visible only once complete. Registry, docker and release
+//! inputs are recognized and refused with a clear message.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use auroraboot_config::Config;
-use std::path::PathBuf;
+use auroraboot_oci::{ExtractOptions, LocalImage, extract_rootfs_tarball};
+use sha2::{Digest, Sha256};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 /// The rootfs to build from.
 #[derive(Debug, Clone)]
@@ -12,12 +18,29 @@ pub struct Rootfs {
     pub path: PathBuf,
 }
 
-pub fn resolve(config: &Config) -> Result<Rootfs> {
+/// The image platform: `arch`, else the host's.
+fn arch(config: &Config) -> String {
+    config.arch.clone().unwrap_or_else(|| {
+        match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        }
+        .to_string()
+    })
+}
+
+enum LocalSource {
+    Image(LocalImage),
+    Tarball(PathBuf),
+}
+
+pub async fn resolve(config: &Config) -> Result<Rootfs> {
     let Some(image) = &config.container_image else {
         if config.release.is_complete() {
             bail!(
                 "release downloads (repository/release_version/artifact_version/flavor) are not yet supported \
-                 by this version; use container_image=dir:///path/to/rootfs"
+                 by this version; use container_image=dir://, oci-layout://, ocifile:// or file://"
             );
         }
         bail!(
@@ -34,12 +57,106 @@ pub fn resolve(config: &Config) -> Result<Rootfs> {
         }
         return Ok(Rootfs { path });
     }
-    let scheme = ["oci://", "docker://", "file://", "ocifile://"]
-        .into_iter()
-        .find(|s| image.starts_with(s))
-        .unwrap_or("a registry reference");
-    bail!(
-        "container_image '{image}': {scheme} inputs are not yet supported by this version; \
-         use dir:///path/to/rootfs with an extracted rootfs"
-    )
+    let arch = arch(config);
+    let (source, key) = if let Some(spec) = image.strip_prefix("oci-layout://") {
+        let image = LocalImage::from_layout(spec, &arch)?;
+        let key = image.id.replace(':', "-");
+        (LocalSource::Image(image), key)
+    } else if let Some(path) = image.strip_prefix("ocifile://") {
+        let key = file_key("ocifile", Path::new(path))?;
+        (
+            LocalSource::Image(LocalImage::from_archive(path, &arch)?),
+            key,
+        )
+    } else if let Some(path) = image.strip_prefix("file://") {
+        let key = file_key("file", Path::new(path))?;
+        (LocalSource::Tarball(PathBuf::from(path)), key)
+    } else {
+        let scheme = ["oci://", "docker://"]
+            .into_iter()
+            .find(|s| image.starts_with(s))
+            .unwrap_or("registry");
+        bail!(
+            "container_image '{image}': {scheme} inputs are not yet supported by this version; \
+             use dir://, oci-layout://, ocifile:// (docker save / OCI archive) or file:// (rootfs tarball)"
+        );
+    };
+
+    let cache = config.state_dir.join("rootfs");
+    let target = cache.join(&key);
+    let marker = cache.join(format!("{key}.complete"));
+    if marker.is_file() && target.is_dir() {
+        tracing::info!(
+            "using the rootfs extracted earlier from {image} ({})",
+            target.display()
+        );
+        return Ok(Rootfs { path: target });
+    }
+    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    let partial = cache.join(format!(".{key}.partial-{}", std::process::id()));
+    let image_name = image.clone();
+    let partial_for_task = partial.clone();
+    tracing::info!("extracting {image} into {}", target.display());
+    let result = tokio::task::spawn_blocking(move || {
+        let options = ExtractOptions::default();
+        match &source {
+            LocalSource::Image(img) => img.extract(&partial_for_task, options),
+            LocalSource::Tarball(path) => extract_rootfs_tarball(path, &partial_for_task, options),
+        }
+    })
+    .await
+    .context("the extraction task failed")?;
+    let stats = match result {
+        Ok(stats) => stats,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(e).with_context(|| format!("extracting {image_name}"));
+        }
+    };
+    if target.exists() {
+        std::fs::remove_dir_all(&target)
+            .with_context(|| format!("replacing {}", target.display()))?;
+    }
+    std::fs::rename(&partial, &target)
+        .with_context(|| format!("moving the rootfs to {}", target.display()))?;
+    std::fs::write(&marker, b"").with_context(|| format!("writing {}", marker.display()))?;
+    tracing::info!(
+        "extracted {} entries ({} MiB, {} whiteouts) from {image_name}",
+        stats.entries,
+        stats.bytes >> 20,
+        stats.whiteouts
+    );
+    if stats.skipped_devices > 0 {
+        tracing::warn!(
+            "skipped {} device nodes (creating them needs root)",
+            stats.skipped_devices
+        );
+    }
+    if stats.xattr_failures > 0 {
+        tracing::warn!("could not set {} extended attributes", stats.xattr_failures);
+    }
+    Ok(Rootfs { path: target })
+}
+
+/// A cache key for an archive: its path, size and modification time.
+fn file_key(kind: &str, path: &Path) -> Result<String> {
+    let canonical = path
+        .canonicalize()
+        .with_context(|| format!("container_image: {kind}://{}: not found", path.display()))?;
+    let meta = std::fs::metadata(&canonical)
+        .with_context(|| format!("reading {}", canonical.display()))?;
+    if !meta.is_file() {
+        bail!("container_image: {kind}://{} is not a file", path.display());
+    }
+    let identity = format!(
+        "{}\0{}\0{}\0{}",
+        canonical.display(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    );
+    Ok(format!(
+        "{kind}-{}",
+        &hex::encode(Sha256::digest(identity.as_bytes()))[..32]
+    ))
 }

@@ -41,6 +41,8 @@ pub struct DiskOutputs {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub container_image: Option<String>,
+    /// Image platform to use (`arch`); `None` = the host's.
+    pub arch: Option<String>,
     pub release: Release,
     pub state_dir: PathBuf,
     pub listen_addr: SocketAddr,
@@ -190,6 +192,7 @@ impl Config {
         };
         Ok(Config {
             container_image: text("container_image"),
+            arch: text("arch"),
             release: Release {
                 repository: text("repository"),
                 release_version: text("release_version"),

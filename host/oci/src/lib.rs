@@ -4,6 +4,9 @@
 
 mod compression;
 mod extract;
+mod image;
+mod verify;
 
 pub use compression::decompressed;
 pub use extract::{ExtractError, ExtractOptions, ExtractStats, LayerApplier};
+pub use image::{ImageError, LocalImage, extract_rootfs_tarball};

@@ -1,0 +1,148 @@
+//! Local image inputs through the binary: an OCI layout and a `docker save`
+//! archive become the rootfs the plugins see; extraction is cached and
+//! reused; a hostile layer stops the run with nothing left behind.
+
+use auroraboot_tests::{RunExt, Sandbox};
+use sha2::{Digest, Sha256};
+use std::process::Command;
+
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn build(sb: &Sandbox, image: &str) -> auroraboot_tests::Run {
+    let plugins = sb.plugin_dir("plugins", &["rootfs-tarball"]);
+    sb.auroraboot()
+        .arg("--plugin-dir")
+        .arg(&plugins)
+        .args([
+            "--output",
+            "rootfs-tarball",
+            "--set",
+            "disable_netboot=true",
+            "--set",
+            "disable_http_server=true",
+        ])
+        .arg("--set")
+        .arg(format!("container_image={image}"))
+        .arg("--set")
+        .arg(format!("state_dir={}", sb.state_dir().display()))
+        .run()
+}
+
+fn archive_listing(sb: &Sandbox) -> String {
+    let out = Command::new("tar")
+        .arg("-tzf")
+        .arg(sb.state_dir().join("rootfs-tarball/rootfs.tar.gz"))
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn an_oci_layout_is_extracted_once_and_reused() {
+    let sb = Sandbox::new();
+    let layout = sb.path("layout");
+    let layer = tar_of(&[
+        ("etc/kairos-release", b"KAIROS_VERSION=v1\n"),
+        ("boot/vmlinuz", b"kernel"),
+    ]);
+    let blob = |data: &[u8]| {
+        let hex = hex::encode(Sha256::digest(data));
+        std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+        std::fs::write(layout.join("blobs/sha256").join(&hex), data).unwrap();
+        (format!("sha256:{hex}"), data.len())
+    };
+    let (layer_digest, layer_size) = blob(&layer);
+    let (config_digest, config_size) = blob(b"{}");
+    let manifest = serde_json::json!({"schemaVersion": 2, "config": {"digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size}]});
+    let (manifest_digest, manifest_size) = blob(manifest.to_string().as_bytes());
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{"digest": manifest_digest, "size": manifest_size,
+        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+
+    let image = format!("oci-layout://{}:latest", layout.display());
+    build(&sb, &image)
+        .success()
+        .stderr_has("extracting oci-layout://");
+    let listing = archive_listing(&sb);
+    assert!(
+        listing.contains("etc/kairos-release") && listing.contains("boot/vmlinuz"),
+        "{listing}"
+    );
+    let cached = sb
+        .state_dir()
+        .join("rootfs")
+        .join(manifest_digest.replace(':', "-"));
+    assert!(cached.join("etc/kairos-release").is_file());
+    build(&sb, &image)
+        .success()
+        .stderr_has("using the rootfs extracted earlier");
+}
+
+#[test]
+fn a_docker_save_archive_works_and_a_hostile_one_leaves_nothing() {
+    let sb = Sandbox::new();
+    let l1 = tar_of(&[("etc/hostname", b"lower"), ("usr/bin/sh", b"#!")]);
+    let l2 = tar_of(&[("etc/hostname", b"upper"), ("usr/bin/.wh.sh", b"")]);
+    let manifest = serde_json::json!([{"Config": "c.json", "RepoTags": ["kairos:t"], "Layers": ["a/layer.tar", "b/layer.tar"]}]);
+    let save = tar_of(&[
+        ("manifest.json", manifest.to_string().as_bytes()),
+        ("c.json", b"{}"),
+        ("a/layer.tar", &l1),
+        ("b/layer.tar", &l2),
+    ]);
+    std::fs::write(sb.path("save.tar"), save).unwrap();
+    build(&sb, &format!("ocifile://{}", sb.path("save.tar").display())).success();
+    let listing = archive_listing(&sb);
+    assert!(
+        listing.contains("etc/hostname") && !listing.contains("usr/bin/sh"),
+        "{listing}"
+    );
+
+    // A layer with an entry climbing out of the rootfs.
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(1);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.as_old_mut().name[..14].copy_from_slice(b"../../../pwned");
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b"x"[..]).unwrap();
+    let evil = b.into_inner().unwrap();
+    let manifest = serde_json::json!([{"Layers": ["evil/layer.tar"]}]);
+    let save = tar_of(&[
+        ("manifest.json", manifest.to_string().as_bytes()),
+        ("evil/layer.tar", &evil),
+    ]);
+    std::fs::write(sb.path("evil.tar"), save).unwrap();
+    let sb2 = Sandbox::new();
+    std::fs::copy(sb.path("evil.tar"), sb2.path("evil.tar")).unwrap();
+    build(
+        &sb2,
+        &format!("ocifile://{}", sb2.path("evil.tar").display()),
+    )
+    .failure()
+    .stderr_has("layer evil/layer.tar: entry '../../../pwned': '..' in the path");
+    let rootfs_dir = sb2.state_dir().join("rootfs");
+    let left: Vec<_> = std::fs::read_dir(&rootfs_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "partial extraction left behind: {left:?}");
+    assert!(!sb2.state_dir().join("rootfs-tarball").exists());
+}
