@@ -52,7 +52,7 @@ pub const KEYS: &[KeySpec] = &[
         "container_image",
         Kind::Text,
         None,
-        "Kairos image to use: REF, oci://REF, docker://REF, dir://PATH, file://TAR, ocifile://TAR",
+        "Kairos image: dir://ROOTFS, oci-layout://DIR[:TAG], ocifile://TAR, file://TAR (REF, oci://, docker:// later)",
     ),
     key(
         "repository",
