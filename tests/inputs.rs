@@ -2,21 +2,9 @@
 //! archive become the rootfs the plugins see; extraction is cached and
 //! reused; a hostile layer stops the run with nothing left behind.
 
+use auroraboot_tests::oci::{LayoutWriter, tar_of};
 use auroraboot_tests::{RunExt, Sandbox};
-use sha2::{Digest, Sha256};
 use std::process::Command;
-
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, name, *data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
 
 fn build(sb: &Sandbox, image: &str) -> auroraboot_tests::Run {
     let plugins = sb.plugin_dir("plugins", &["rootfs-tarball"]);
@@ -51,30 +39,18 @@ fn archive_listing(sb: &Sandbox) -> String {
 fn an_oci_layout_is_extracted_once_and_reused() {
     let sb = Sandbox::new();
     let layout = sb.path("layout");
+    let writer = LayoutWriter::new(&layout);
     let layer = tar_of(&[
         ("etc/kairos-release", b"KAIROS_VERSION=v1\n"),
         ("boot/vmlinuz", b"kernel"),
     ]);
-    let blob = |data: &[u8]| {
-        let hex = hex::encode(Sha256::digest(data));
-        std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-        std::fs::write(layout.join("blobs/sha256").join(&hex), data).unwrap();
-        (format!("sha256:{hex}"), data.len())
-    };
-    let (layer_digest, layer_size) = blob(&layer);
-    let (config_digest, config_size) = blob(b"{}");
-    let manifest = serde_json::json!({"schemaVersion": 2, "config": {"digest": config_digest, "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size}]});
-    let (manifest_digest, manifest_size) = blob(manifest.to_string().as_bytes());
-    std::fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{"digest": manifest_digest, "size": manifest_size,
-        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
-    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
-
+    let manifest = writer.image("amd64", &[layer]);
+    let manifest_digest = manifest.0.clone();
+    writer.tag(&[(
+        manifest,
+        "application/vnd.oci.image.manifest.v1+json",
+        "latest",
+    )]);
     let image = format!("oci-layout://{}:latest", layout.display());
     build(&sb, &image)
         .success()

@@ -3,6 +3,8 @@
 //! directories), the wasm plugins built from this workspace, small rootfs
 //! fixtures, and a one-shot local HTTP server.
 
+pub mod oci;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,13 +1,14 @@
 //! Where the rootfs comes from: a pre-extracted directory (`dir://`), or a
 //! local image extracted into `state_dir/rootfs/<key>` (`oci-layout://`,
-//! `ocifile://`, `file://`). An extraction is reused while its input is
-//! unchanged (the key is the manifest digest, or the archive's identity),
-//! and becomes visible only once complete. Registry, docker and release
+//! `ocifile://`, `file://`, or a registry reference pulled into the OCI
+//! layout cache `state_dir/oci`). An extraction is reused while its input
+//! is unchanged (the key is the manifest digest, or the archive's
+//! identity), and becomes visible only once complete. docker:// and release
 //! inputs are recognized and refused with a clear message.
 
 use anyhow::{Context, Result, bail};
 use auroraboot_config::Config;
-use auroraboot_oci::{ExtractOptions, LocalImage, extract_rootfs_tarball};
+use auroraboot_oci::{ExtractOptions, LocalImage, PullOptions, extract_rootfs_tarball};
 use sha2::{Digest, Sha256};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -71,15 +72,34 @@ pub async fn resolve(config: &Config) -> Result<Rootfs> {
     } else if let Some(path) = image.strip_prefix("file://") {
         let key = file_key("file", Path::new(path))?;
         (LocalSource::Tarball(PathBuf::from(path)), key)
-    } else {
-        let scheme = ["oci://", "docker://"]
-            .into_iter()
-            .find(|s| image.starts_with(s))
-            .unwrap_or("registry");
+    } else if image.starts_with("docker://") {
         bail!(
-            "container_image '{image}': {scheme} inputs are not yet supported by this version; \
-             use dir://, oci-layout://, ocifile:// (docker save / OCI archive) or file:// (rootfs tarball)"
+            "container_image '{image}': docker:// (the local docker daemon) is not yet supported by this version; \
+             use the registry reference, or `docker save` the image and use ocifile://"
         );
+    } else {
+        let options = PullOptions {
+            arch: arch.clone(),
+            insecure_registries: Vec::new(),
+            allow_insecure: config.allow_insecure_registries,
+        };
+        let layout = config.state_dir.join("oci");
+        tracing::info!("pulling {image} (linux/{arch})");
+        let pulled = auroraboot_oci::pull(image, &layout, &options).await?;
+        tracing::info!(
+            "{image}: manifest {}, {} blob(s) downloaded, the rest cached in {}",
+            pulled.manifest_digest,
+            pulled.downloaded_blobs,
+            layout.display()
+        );
+        let local = LocalImage::from_layout_dir(
+            &pulled.layout,
+            Some(&pulled.ref_name),
+            &arch,
+            image.clone(),
+        )?;
+        let key = local.id.replace(':', "-");
+        (LocalSource::Image(local), key)
     };
 
     let cache = config.state_dir.join("rootfs");

@@ -51,6 +51,7 @@ pub struct Config {
     pub disable_netboot: bool,
     pub disable_http_server: bool,
     pub disable_iso: bool,
+    pub allow_insecure_registries: bool,
     pub disk: DiskOutputs,
     pub plugin_memory_mib: u64,
     pub plugin_timeout_secs: u64,
@@ -213,6 +214,7 @@ impl Config {
             disable_netboot: flag("disable_netboot"),
             disable_http_server: flag("disable_http_server"),
             disable_iso: flag("disable_iso"),
+            allow_insecure_registries: flag("allow-insecure-registries"),
             disk: DiskOutputs {
                 efi: flag("disk.efi"),
                 bios: flag("disk.bios"),

@@ -90,38 +90,42 @@ impl Blobs {
     }
 }
 
+/// An OCI content descriptor (the fields AuroraBoot uses).
 #[derive(Debug, Deserialize)]
-struct Descriptor {
+pub(crate) struct Descriptor {
     #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
+    pub media_type: String,
+    pub digest: String,
     #[serde(default)]
-    size: u64,
+    pub size: u64,
     #[serde(default)]
-    annotations: HashMap<String, String>,
+    pub annotations: HashMap<String, String>,
     #[serde(default)]
-    platform: Option<Platform>,
+    pub platform: Option<Platform>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Platform {
-    architecture: String,
-    os: String,
+pub(crate) struct Platform {
+    pub architecture: String,
+    pub os: String,
     #[serde(default)]
-    variant: Option<String>,
+    pub variant: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Index {
-    manifests: Vec<Descriptor>,
+pub(crate) struct Index {
+    pub manifests: Vec<Descriptor>,
 }
 
+/// An image manifest, or an index (then `manifests` is set).
 #[derive(Debug, Deserialize)]
-struct Manifest {
+pub(crate) struct Manifest {
     #[serde(default)]
-    layers: Vec<Descriptor>,
+    pub config: Option<Descriptor>,
     #[serde(default)]
-    manifests: Option<Vec<Descriptor>>,
+    pub layers: Vec<Descriptor>,
+    #[serde(default)]
+    pub manifests: Option<Vec<Descriptor>>,
 }
 
 /// `docker save`'s own manifest.json entries.
@@ -173,14 +177,28 @@ impl LocalImage {
             Some((dir, tag)) if !tag.contains('/') && Path::new(dir).is_dir() => (dir, Some(tag)),
             _ => (spec, None),
         };
-        let source_name = format!("oci-layout://{spec}");
-        if !Path::new(dir).join("index.json").is_file() {
+        Self::from_layout_dir(Path::new(dir), tag, arch, format!("oci-layout://{spec}"))
+    }
+
+    /// The image named `tag` (a `org.opencontainers.image.ref.name`, full
+    /// or just the tag part) in the layout at `dir`; any single image
+    /// without a tag.
+    pub fn from_layout_dir(
+        dir: &Path,
+        tag: Option<&str>,
+        arch: &str,
+        source_name: String,
+    ) -> Result<LocalImage, ImageError> {
+        if !dir.join("index.json").is_file() {
             return Err(ImageError::Invalid {
                 source_name,
-                message: format!("'{dir}' is not an OCI image layout (no index.json)"),
+                message: format!(
+                    "'{}' is not an OCI image layout (no index.json)",
+                    dir.display()
+                ),
             });
         }
-        Self::from_oci(source_name, Blobs::Dir(PathBuf::from(dir)), tag, arch)
+        Self::from_oci(source_name, Blobs::Dir(dir.to_path_buf()), tag, arch)
     }
 
     /// `ocifile://TAR`: an OCI archive or `docker save` output.
@@ -439,7 +457,7 @@ impl LocalImage {
 }
 
 /// The linux/`arch` entry of an index.
-fn pick_platform<'a>(manifests: &'a [Descriptor], arch: &str) -> Option<&'a Descriptor> {
+pub(crate) fn pick_platform<'a>(manifests: &'a [Descriptor], arch: &str) -> Option<&'a Descriptor> {
     manifests.iter().find(|d| {
         d.platform.as_ref().is_some_and(|p| {
             p.os == "linux"

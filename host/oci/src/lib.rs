@@ -1,12 +1,15 @@
-//! Image inputs for AuroraBoot: reading layers from local images (OCI image
-//! layouts, `docker save`/OCI archives, plain rootfs tarballs), verifying
-//! them by digest, and applying them safely to a rootfs directory.
+//! Image inputs for AuroraBoot: pulling from registries into a local OCI
+//! layout cache, reading layers from local images (OCI image layouts,
+//! `docker save`/OCI archives, plain rootfs tarballs), verifying them by
+//! digest, and applying them safely to a rootfs directory.
 
 mod compression;
 mod extract;
 mod image;
+mod registry;
 mod verify;
 
 pub use compression::decompressed;
 pub use extract::{ExtractError, ExtractOptions, ExtractStats, LayerApplier};
 pub use image::{ImageError, LocalImage, extract_rootfs_tarball};
+pub use registry::{PullError, PullOptions, Pulled, parse_reference, pull};

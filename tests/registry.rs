@@ -1,0 +1,144 @@
+//! Registry pulls against a private registry on loopback (Debian's
+//! docker-registry, fed by skopeo): single- and multi-arch images become
+//! the rootfs, a second run downloads no blob, and a tampered blob is
+//! refused with nothing kept.
+
+use auroraboot_tests::oci::{LayoutWriter, Registry, tar_of};
+use auroraboot_tests::{RunExt, Sandbox};
+use std::process::Command;
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+fn build(sb: &Sandbox, image: &str, extra: &[&str]) -> auroraboot_tests::Run {
+    let plugins = sb.plugin_dir("plugins", &["rootfs-tarball"]);
+    sb.auroraboot()
+        .arg("--plugin-dir")
+        .arg(&plugins)
+        .args([
+            "--output",
+            "rootfs-tarball",
+            "--set",
+            "disable_netboot=true",
+            "--set",
+            "disable_http_server=true",
+        ])
+        .arg("--set")
+        .arg(format!("container_image={image}"))
+        .arg("--set")
+        .arg(format!("state_dir={}", sb.state_dir().display()))
+        .args(extra)
+        .run()
+}
+
+fn file_in_archive(sb: &Sandbox, name: &str) -> String {
+    let out = Command::new("tar")
+        .arg("-xzOf")
+        .arg(sb.state_dir().join("rootfs-tarball/rootfs.tar.gz"))
+        .arg(name)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{name} not in the archive");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn file_in_archive_has(sb: &Sandbox, name: &str) -> bool {
+    let out = Command::new("tar")
+        .arg("-tzf")
+        .arg(sb.state_dir().join("rootfs-tarball/rootfs.tar.gz"))
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .any(|l| l == name)
+}
+
+#[test]
+fn a_registry_image_is_pulled_once_then_served_from_the_cache() {
+    let registry = Registry::start();
+    let sb = Sandbox::new();
+    let writer = LayoutWriter::new(&sb.path("layout"));
+    let lower = tar_of(&[("etc/hostname", b"lower"), ("usr/bin/tool", b"#!/bin/sh\n")]);
+    let upper = tar_of(&[("etc/hostname", b"kairos"), ("usr/bin/.wh.tool", b"")]);
+    let manifest = writer.image("amd64", &[lower, upper]);
+    writer.tag(&[(manifest, MANIFEST, "v1")]);
+    registry.push(&writer.dir, "v1", "kairos/fixture");
+
+    let image = format!("{}/kairos/fixture:v1", registry.addr);
+    let before = registry.requests("/blobs/");
+    build(&sb, &image, &[])
+        .success()
+        .stderr_has("3 blob(s) downloaded");
+    assert_eq!(file_in_archive(&sb, "etc/hostname"), "kairos");
+    assert!(
+        !file_in_archive_has(&sb, "usr/bin/tool"),
+        "the whiteout removed the lower layer's file"
+    );
+    let blob_gets = registry.requests("/blobs/");
+    assert_eq!(blob_gets - before, 3, "two layers and the config");
+
+    // Second run: the manifest is checked, no blob is fetched again.
+    build(&sb, &format!("oci://{image}"), &[])
+        .success()
+        .stderr_has("0 blob(s) downloaded");
+    assert_eq!(
+        registry.requests("/blobs/"),
+        blob_gets,
+        "cached blobs were downloaded again"
+    );
+
+    // The cache is an ordinary OCI layout that other tools can read.
+    let inspect = Command::new("skopeo")
+        .args(["--insecure-policy", "inspect", "--raw"])
+        .arg(format!(
+            "oci:{}:{image}",
+            sb.state_dir().join("oci").display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+}
+
+#[test]
+fn a_multi_arch_image_gives_the_requested_platform() {
+    let registry = Registry::start();
+    let sb = Sandbox::new();
+    let writer = LayoutWriter::new(&sb.path("layout"));
+    let amd = writer.image("amd64", &[tar_of(&[("arch", b"amd64")])]);
+    let arm = writer.image("arm64", &[tar_of(&[("arch", b"arm64")])]);
+    let index = writer.multi_arch(&[("amd64", amd), ("arm64", arm)]);
+    writer.tag(&[(index, INDEX, "multi")]);
+    registry.push(&writer.dir, "multi", "kairos/multi");
+
+    let image = format!("{}/kairos/multi:multi", registry.addr);
+    build(&sb, &image, &["--set", "arch=arm64"]).success();
+    assert_eq!(file_in_archive(&sb, "arch"), "arm64");
+    build(&sb, &image, &["--set", "arch=amd64"]).success();
+    assert_eq!(file_in_archive(&sb, "arch"), "amd64");
+    build(&sb, &image, &["--set", "arch=riscv64"])
+        .failure()
+        .stderr_has("no linux/riscv64 image in the index (has: linux/amd64, linux/arm64)");
+}
+
+#[test]
+fn missing_images_and_unreachable_registries_are_clear_errors() {
+    let registry = Registry::start();
+    let sb = Sandbox::new();
+    build(&sb, &format!("{}/kairos/nope:v1", registry.addr), &[])
+        .failure()
+        .stderr_has("fetching the manifest");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    build(&sb, &format!("{closed}/kairos/x:v1"), &[])
+        .failure()
+        .stderr_has(&format!("{closed}/kairos/x:v1"));
+    let rootfs = sb.state_dir().join("rootfs");
+    assert!(!rootfs.exists() || std::fs::read_dir(&rootfs).unwrap().next().is_none());
+}
