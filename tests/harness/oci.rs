@@ -179,3 +179,108 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// A private `dockerd` (no bridge, no iptables) on its own socket and data
+/// root, for `docker://` tests. Stopped on drop.
+pub struct DockerDaemon {
+    child: Child,
+    pub host: String,
+    dir: tempfile::TempDir,
+}
+
+impl DockerDaemon {
+    pub fn start() -> DockerDaemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("docker.sock");
+        let child = Command::new("dockerd")
+            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
+            .arg("--data-root")
+            .arg(dir.path().join("data"))
+            .arg("--exec-root")
+            .arg(dir.path().join("x"))
+            .arg("--pidfile")
+            .arg(dir.path().join("docker.pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", socket.display()))
+            .stdout(std::fs::File::create(dir.path().join("dockerd.log")).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("dockerd.err")).unwrap())
+            .spawn()
+            .expect("dockerd (Debian package docker.io) must be installed");
+        let daemon = DockerDaemon {
+            child,
+            host: format!("unix://{}", socket.display()),
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !daemon.docker(&["version"]).status.success() {
+            assert!(
+                Instant::now() < deadline,
+                "dockerd did not start: {}",
+                std::fs::read_to_string(daemon.dir.path().join("dockerd.err")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        daemon
+    }
+
+    /// Runs the docker client against this daemon.
+    pub fn docker(&self, args: &[&str]) -> std::process::Output {
+        Command::new("docker")
+            .arg("-H")
+            .arg(&self.host)
+            .args(args)
+            .output()
+            .expect("docker client")
+    }
+
+    /// `docker load`s an image made of `layers` (uncompressed tars) as `tag`.
+    pub fn load(&self, tag: &str, layers: &[Vec<u8>]) {
+        let diff_ids: Vec<String> = layers
+            .iter()
+            .map(|l| format!("sha256:{}", hex::encode(Sha256::digest(l))))
+            .collect();
+        let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids}})
+        .to_string();
+        let config_name = format!("{}.json", hex::encode(Sha256::digest(config.as_bytes())));
+        let layer_names: Vec<String> = diff_ids
+            .iter()
+            .map(|d| format!("{}/layer.tar", &d[7..]))
+            .collect();
+        let manifest =
+            serde_json::json!([{"Config": config_name, "RepoTags": [tag], "Layers": layer_names}])
+                .to_string();
+        let mut files: Vec<(&str, &[u8])> = vec![
+            ("manifest.json", manifest.as_bytes()),
+            (&config_name, config.as_bytes()),
+        ];
+        for (name, layer) in layer_names.iter().zip(layers) {
+            files.push((name, layer));
+        }
+        let archive = self.dir.path().join("load.tar");
+        std::fs::write(&archive, tar_of(&files)).unwrap();
+        let out = self.docker(&["load", "-i", archive.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "docker load: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for DockerDaemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -3,11 +3,13 @@
 //! `ocifile://`, `file://`, or a registry reference pulled into the OCI
 //! layout cache `state_dir/oci`). An extraction is reused while its input
 //! is unchanged (the key is the manifest digest, or the archive's
-//! identity), and becomes visible only once complete. docker:// and release
-//! inputs are recognized and refused with a clear message.
+//! identity), and becomes visible only once complete. `docker://` uses the
+//! local daemon's copy when it has one for the platform, else the registry.
+//! Release inputs are recognized and refused with a clear message.
 
 use anyhow::{Context, Result, bail};
 use auroraboot_config::Config;
+use auroraboot_oci::docker::{self, DaemonImage, DockerError};
 use auroraboot_oci::{ExtractOptions, LocalImage, PullOptions, extract_rootfs_tarball};
 use sha2::{Digest, Sha256};
 use std::os::unix::fs::MetadataExt;
@@ -34,6 +36,38 @@ fn arch(config: &Config) -> String {
 enum LocalSource {
     Image(LocalImage),
     Tarball(PathBuf),
+    /// In the local docker daemon: exported only if not extracted yet.
+    Docker(DaemonImage),
+}
+
+/// Pulls a registry image into the `state_dir/oci` layout cache.
+async fn pull_from_registry(
+    image: &str,
+    config: &Config,
+    arch: &str,
+) -> Result<(LocalSource, String)> {
+    let options = PullOptions {
+        arch: arch.to_string(),
+        insecure_registries: Vec::new(),
+        allow_insecure: config.allow_insecure_registries,
+    };
+    let layout = config.state_dir.join("oci");
+    tracing::info!("pulling {image} (linux/{arch})");
+    let pulled = auroraboot_oci::pull(image, &layout, &options).await?;
+    tracing::info!(
+        "{image}: manifest {}, {} blob(s) downloaded, the rest cached in {}",
+        pulled.manifest_digest,
+        pulled.downloaded_blobs,
+        layout.display()
+    );
+    let local = LocalImage::from_layout_dir(
+        &pulled.layout,
+        Some(&pulled.ref_name),
+        arch,
+        image.to_string(),
+    )?;
+    let key = local.id.replace(':', "-");
+    Ok((LocalSource::Image(local), key))
 }
 
 pub async fn resolve(config: &Config) -> Result<Rootfs> {
@@ -72,34 +106,27 @@ pub async fn resolve(config: &Config) -> Result<Rootfs> {
     } else if let Some(path) = image.strip_prefix("file://") {
         let key = file_key("file", Path::new(path))?;
         (LocalSource::Tarball(PathBuf::from(path)), key)
-    } else if image.starts_with("docker://") {
-        bail!(
-            "container_image '{image}': docker:// (the local docker daemon) is not yet supported by this version; \
-             use the registry reference, or `docker save` the image and use ocifile://"
-        );
+    } else if let Some(name) = image.strip_prefix("docker://") {
+        match docker::inspect(name).await {
+            Ok(found) if found.architecture.as_deref().is_none_or(|a| a == arch) => {
+                let key = format!("docker-{}", found.id.trim_start_matches("sha256:"));
+                (LocalSource::Docker(found), key)
+            }
+            Ok(found) => {
+                tracing::info!(
+                    "the docker daemon has {name} for {}, not {arch}; pulling from its registry",
+                    found.architecture.unwrap_or_default()
+                );
+                pull_from_registry(name, config, &arch).await?
+            }
+            Err(e @ (DockerError::NotFound { .. } | DockerError::Unreachable { .. })) => {
+                tracing::info!("{e}; pulling {name} from its registry instead");
+                pull_from_registry(name, config, &arch).await?
+            }
+            Err(e) => return Err(e.into()),
+        }
     } else {
-        let options = PullOptions {
-            arch: arch.clone(),
-            insecure_registries: Vec::new(),
-            allow_insecure: config.allow_insecure_registries,
-        };
-        let layout = config.state_dir.join("oci");
-        tracing::info!("pulling {image} (linux/{arch})");
-        let pulled = auroraboot_oci::pull(image, &layout, &options).await?;
-        tracing::info!(
-            "{image}: manifest {}, {} blob(s) downloaded, the rest cached in {}",
-            pulled.manifest_digest,
-            pulled.downloaded_blobs,
-            layout.display()
-        );
-        let local = LocalImage::from_layout_dir(
-            &pulled.layout,
-            Some(&pulled.ref_name),
-            &arch,
-            image.clone(),
-        )?;
-        let key = local.id.replace(':', "-");
-        (LocalSource::Image(local), key)
+        pull_from_registry(image, config, &arch).await?
     };
 
     let cache = config.state_dir.join("rootfs");
@@ -117,15 +144,33 @@ pub async fn resolve(config: &Config) -> Result<Rootfs> {
     let image_name = image.clone();
     let partial_for_task = partial.clone();
     tracing::info!("extracting {image} into {}", target.display());
+    let exported = match &source {
+        LocalSource::Docker(found) => {
+            Some(docker::export(found, &config.state_dir.join("docker")).await?)
+        }
+        _ => None,
+    };
+    let exported_for_task = exported.clone();
     let result = tokio::task::spawn_blocking(move || {
         let options = ExtractOptions::default();
-        match &source {
-            LocalSource::Image(img) => img.extract(&partial_for_task, options),
-            LocalSource::Tarball(path) => extract_rootfs_tarball(path, &partial_for_task, options),
+        match (&source, &exported_for_task) {
+            (LocalSource::Image(img), _) => img.extract(&partial_for_task, options),
+            (LocalSource::Tarball(path), _) => {
+                extract_rootfs_tarball(path, &partial_for_task, options)
+            }
+            (LocalSource::Docker(_), Some(archive)) => {
+                LocalImage::from_archive(&archive.display().to_string(), "")?
+                    .extract(&partial_for_task, options)
+            }
+            (LocalSource::Docker(_), None) => unreachable!("exported above"),
         }
     })
     .await
-    .context("the extraction task failed")?;
+    .context("the extraction task failed");
+    if let Some(archive) = &exported {
+        let _ = std::fs::remove_file(archive);
+    }
+    let result = result?;
     let stats = match result {
         Ok(stats) => stats,
         Err(e) => {

@@ -4,6 +4,7 @@
 //! digest, and applying them safely to a rootfs directory.
 
 mod compression;
+pub mod docker;
 mod extract;
 mod image;
 mod registry;
