@@ -337,17 +337,12 @@ fn sources_and_outputs_are_checked_before_any_work() {
     sb.auroraboot()
         .arg("--plugin-dir")
         .arg(&plugins)
-        .args([
-            "--set",
-            &set_state,
-            "--output",
-            "rootfs-tarball",
-            "--set",
-            "container_image=quay.io/kairos/core:latest",
-        ])
+        .args(["--set", &set_state, "--output", "rootfs-tarball"])
+        .args(["--set", "repository=kairos-io/kairos", "--set", "release_version=v2.4.2", "--set", "artifact_version=v2.4.2"])
+        .args(["--set", "flavor=rockylinux", "--set", "flavor_release=9", "--set", "release_base_url=http://127.0.0.1:9/gh"])
         .run()
         .failure()
-        .stderr_has("not yet supported");
+        .stderr_has("(http://127.0.0.1:9/gh/kairos-io/kairos/releases/download/v2.4.2/kairos-rockylinux-9-core-amd64-generic-v2.4.2.iso) needs the ISO plugin");
     sb.auroraboot()
         .arg("--plugin-dir")
         .arg(&plugins)

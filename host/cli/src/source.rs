@@ -73,9 +73,21 @@ async fn pull_from_registry(
 pub async fn resolve(config: &Config) -> Result<Rootfs> {
     let Some(image) = &config.container_image else {
         if config.release.is_complete() {
+            let r = &config.release;
+            let release = auroraboot_fetch::Release {
+                base_url: r.base_url.clone(),
+                repository: r.repository.clone().unwrap_or_default(),
+                release_version: r.release_version.clone().unwrap_or_default(),
+                artifact_version: r.artifact_version.clone().unwrap_or_default(),
+                flavor: r.flavor.clone().unwrap_or_default(),
+                flavor_release: r.flavor_release.clone(),
+                variant: r.variant.clone(),
+                platform: r.platform.clone(),
+            };
+            let url = release.url(".iso")?;
             bail!(
-                "release downloads (repository/release_version/artifact_version/flavor) are not yet supported \
-                 by this version; use container_image=dir://, oci-layout://, ocifile:// or file://"
+                "building from a release ISO ({url}) needs the ISO plugin, which is not in this version yet; \
+                 use container_image= with a registry reference, docker://, oci-layout://, ocifile://, file:// or dir://"
             );
         }
         bail!(

@@ -10,11 +10,14 @@ use std::path::PathBuf;
 /// The release-download keys (GitHub releases).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Release {
+    pub base_url: String,
     pub repository: Option<String>,
     pub release_version: Option<String>,
     pub artifact_version: Option<String>,
     pub flavor: Option<String>,
     pub flavor_release: Option<String>,
+    pub variant: Option<String>,
+    pub platform: Option<String>,
 }
 
 impl Release {
@@ -195,11 +198,14 @@ impl Config {
             container_image: text("container_image"),
             arch: text("arch"),
             release: Release {
+                base_url: text("release_base_url").unwrap_or_else(|| "https://github.com".into()),
                 repository: text("repository"),
                 release_version: text("release_version"),
                 artifact_version: text("artifact_version"),
                 flavor: text("flavor"),
                 flavor_release: text("flavor_release"),
+                variant: text("variant"),
+                platform: text("platform"),
             },
             state_dir: PathBuf::from(text("state_dir").unwrap_or_else(|| "/tmp/auroraboot".into())),
             listen_addr: parse_listen_addr(&text("listen_addr").unwrap_or_else(|| ":8080".into()))

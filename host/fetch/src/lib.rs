@@ -1,0 +1,10 @@
+//! Release downloads for AuroraBoot: the asset names upstream builds from
+//! `repository`/`release_version`/`artifact_version`/`flavor`/
+//! `flavor_release`, and downloads that are resumable, retried, verified
+//! against the published `.sha256`, and trusted only once complete.
+
+mod download;
+mod release;
+
+pub use download::{DownloadError, Downloader, Progress};
+pub use release::{Release, ReleaseError};
