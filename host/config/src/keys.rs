@@ -52,7 +52,7 @@ pub const KEYS: &[KeySpec] = &[
         "container_image",
         Kind::Text,
         None,
-        "Kairos image: dir://ROOTFS, oci-layout://DIR[:TAG], ocifile://TAR, file://TAR (REF, oci://, docker:// later)",
+        "Kairos image: REF, oci://REF, docker://REF, oci-layout://DIR[:TAG], ocifile://TAR, file://TAR, dir://ROOTFS",
     ),
     key(
         "repository",
