@@ -5,7 +5,6 @@
 
 use auroraboot_tests::oci::{DockerDaemon, tar_of};
 use auroraboot_tests::{RunExt, Sandbox};
-use std::process::Command;
 
 #[test]
 fn docker_images_come_from_the_local_daemon() {
@@ -18,36 +17,18 @@ fn docker_images_come_from_the_local_daemon() {
         ],
     );
     let sb = Sandbox::new();
-    let plugins = sb.plugin_dir("plugins", &["rootfs-tarball"]);
     let build = |image: &str| {
-        sb.auroraboot()
+        sb.tarball_build(image)
             .env("DOCKER_HOST", &daemon.host)
-            .arg("--plugin-dir")
-            .arg(&plugins)
-            .args([
-                "--output",
-                "rootfs-tarball",
-                "--set",
-                "disable_netboot=true",
-                "--set",
-                "disable_http_server=true",
-            ])
-            .arg("--set")
-            .arg(format!("container_image={image}"))
-            .arg("--set")
-            .arg(format!("state_dir={}", sb.state_dir().display()))
             .run()
     };
     build("docker://kairos/dockerfixture:v1")
         .success()
         .stderr_has("exported docker://kairos/dockerfixture:v1");
-    let out = Command::new("tar")
-        .arg("-xzOf")
-        .arg(sb.state_dir().join("rootfs-tarball/rootfs.tar.gz"))
-        .arg("etc/hostname")
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-docker");
+    assert_eq!(
+        sb.tarball_file("etc/hostname").as_deref(),
+        Some("from-docker")
+    );
     let run = build("docker://kairos/dockerfixture:v1")
         .success()
         .stderr_has("using the rootfs extracted earlier");

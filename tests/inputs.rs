@@ -6,26 +6,6 @@ use auroraboot_tests::oci::{LayoutWriter, tar_of};
 use auroraboot_tests::{RunExt, Sandbox};
 use std::process::Command;
 
-fn build(sb: &Sandbox, image: &str) -> auroraboot_tests::Run {
-    let plugins = sb.plugin_dir("plugins", &["rootfs-tarball"]);
-    sb.auroraboot()
-        .arg("--plugin-dir")
-        .arg(&plugins)
-        .args([
-            "--output",
-            "rootfs-tarball",
-            "--set",
-            "disable_netboot=true",
-            "--set",
-            "disable_http_server=true",
-        ])
-        .arg("--set")
-        .arg(format!("container_image={image}"))
-        .arg("--set")
-        .arg(format!("state_dir={}", sb.state_dir().display()))
-        .run()
-}
-
 fn archive_listing(sb: &Sandbox) -> String {
     let out = Command::new("tar")
         .arg("-tzf")
@@ -52,7 +32,8 @@ fn an_oci_layout_is_extracted_once_and_reused() {
         "latest",
     )]);
     let image = format!("oci-layout://{}:latest", layout.display());
-    build(&sb, &image)
+    sb.tarball_build(&image)
+        .run()
         .success()
         .stderr_has("extracting oci-layout://");
     let listing = archive_listing(&sb);
@@ -65,7 +46,8 @@ fn an_oci_layout_is_extracted_once_and_reused() {
         .join("rootfs")
         .join(manifest_digest.replace(':', "-"));
     assert!(cached.join("etc/kairos-release").is_file());
-    build(&sb, &image)
+    sb.tarball_build(&image)
+        .run()
         .success()
         .stderr_has("using the rootfs extracted earlier");
 }
@@ -83,7 +65,9 @@ fn a_docker_save_archive_works_and_a_hostile_one_leaves_nothing() {
         ("b/layer.tar", &l2),
     ]);
     std::fs::write(sb.path("save.tar"), save).unwrap();
-    build(&sb, &format!("ocifile://{}", sb.path("save.tar").display())).success();
+    sb.tarball_build(&format!("ocifile://{}", sb.path("save.tar").display()))
+        .run()
+        .success();
     let listing = archive_listing(&sb);
     assert!(
         listing.contains("etc/hostname") && !listing.contains("usr/bin/sh"),
@@ -108,12 +92,10 @@ fn a_docker_save_archive_works_and_a_hostile_one_leaves_nothing() {
     std::fs::write(sb.path("evil.tar"), save).unwrap();
     let sb2 = Sandbox::new();
     std::fs::copy(sb.path("evil.tar"), sb2.path("evil.tar")).unwrap();
-    build(
-        &sb2,
-        &format!("ocifile://{}", sb2.path("evil.tar").display()),
-    )
-    .failure()
-    .stderr_has("layer evil/layer.tar: entry '../../../pwned': '..' in the path");
+    sb2.tarball_build(&format!("ocifile://{}", sb2.path("evil.tar").display()))
+        .run()
+        .failure()
+        .stderr_has("layer evil/layer.tar: entry '../../../pwned': '..' in the path");
     let rootfs_dir = sb2.state_dir().join("rootfs");
     let left: Vec<_> = std::fs::read_dir(&rootfs_dir)
         .unwrap()

@@ -10,50 +10,6 @@ use std::process::Command;
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
-fn build(sb: &Sandbox, image: &str, extra: &[&str]) -> auroraboot_tests::Run {
-    let plugins = sb.plugin_dir("plugins", &["rootfs-tarball"]);
-    sb.auroraboot()
-        .arg("--plugin-dir")
-        .arg(&plugins)
-        .args([
-            "--output",
-            "rootfs-tarball",
-            "--set",
-            "disable_netboot=true",
-            "--set",
-            "disable_http_server=true",
-        ])
-        .arg("--set")
-        .arg(format!("container_image={image}"))
-        .arg("--set")
-        .arg(format!("state_dir={}", sb.state_dir().display()))
-        .args(extra)
-        .run()
-}
-
-fn file_in_archive(sb: &Sandbox, name: &str) -> String {
-    let out = Command::new("tar")
-        .arg("-xzOf")
-        .arg(sb.state_dir().join("rootfs-tarball/rootfs.tar.gz"))
-        .arg(name)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{name} not in the archive");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn file_in_archive_has(sb: &Sandbox, name: &str) -> bool {
-    let out = Command::new("tar")
-        .arg("-tzf")
-        .arg(sb.state_dir().join("rootfs-tarball/rootfs.tar.gz"))
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .any(|l| l == name)
-}
-
 #[test]
 fn a_registry_image_is_pulled_once_then_served_from_the_cache() {
     let registry = Registry::start();
@@ -67,19 +23,21 @@ fn a_registry_image_is_pulled_once_then_served_from_the_cache() {
 
     let image = format!("{}/kairos/fixture:v1", registry.addr);
     let before = registry.requests("/blobs/");
-    build(&sb, &image, &[])
+    sb.tarball_build(&image)
+        .run()
         .success()
         .stderr_has("3 blob(s) downloaded");
-    assert_eq!(file_in_archive(&sb, "etc/hostname"), "kairos");
+    assert_eq!(sb.tarball_file("etc/hostname").unwrap(), "kairos");
     assert!(
-        !file_in_archive_has(&sb, "usr/bin/tool"),
+        sb.tarball_file("usr/bin/tool").is_none(),
         "the whiteout removed the lower layer's file"
     );
     let blob_gets = registry.requests("/blobs/");
     assert_eq!(blob_gets - before, 3, "two layers and the config");
 
     // Second run: the manifest is checked, no blob is fetched again.
-    build(&sb, &format!("oci://{image}"), &[])
+    sb.tarball_build(&format!("oci://{image}"))
+        .run()
         .success()
         .stderr_has("0 blob(s) downloaded");
     assert_eq!(
@@ -116,11 +74,19 @@ fn a_multi_arch_image_gives_the_requested_platform() {
     registry.push(&writer.dir, "multi", "kairos/multi");
 
     let image = format!("{}/kairos/multi:multi", registry.addr);
-    build(&sb, &image, &["--set", "arch=arm64"]).success();
-    assert_eq!(file_in_archive(&sb, "arch"), "arm64");
-    build(&sb, &image, &["--set", "arch=amd64"]).success();
-    assert_eq!(file_in_archive(&sb, "arch"), "amd64");
-    build(&sb, &image, &["--set", "arch=riscv64"])
+    sb.tarball_build(&image)
+        .args(["--set", "arch=arm64"])
+        .run()
+        .success();
+    assert_eq!(sb.tarball_file("arch").unwrap(), "arm64");
+    sb.tarball_build(&image)
+        .args(["--set", "arch=amd64"])
+        .run()
+        .success();
+    assert_eq!(sb.tarball_file("arch").unwrap(), "amd64");
+    sb.tarball_build(&image)
+        .args(["--set", "arch=riscv64"])
+        .run()
         .failure()
         .stderr_has("no linux/riscv64 image in the index (has: linux/amd64, linux/arm64)");
 }
@@ -129,14 +95,16 @@ fn a_multi_arch_image_gives_the_requested_platform() {
 fn missing_images_and_unreachable_registries_are_clear_errors() {
     let registry = Registry::start();
     let sb = Sandbox::new();
-    build(&sb, &format!("{}/kairos/nope:v1", registry.addr), &[])
+    sb.tarball_build(&format!("{}/kairos/nope:v1", registry.addr))
+        .run()
         .failure()
         .stderr_has("fetching the manifest");
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    build(&sb, &format!("{closed}/kairos/x:v1"), &[])
+    sb.tarball_build(&format!("{closed}/kairos/x:v1"))
+        .run()
         .failure()
         .stderr_has(&format!("{closed}/kairos/x:v1"));
     let rootfs = sb.state_dir().join("rootfs");

@@ -142,6 +142,43 @@ impl Sandbox {
     }
 }
 
+impl Sandbox {
+    /// `auroraboot` building the example `rootfs-tarball` output from
+    /// `image` into this sandbox's state directory, servers off.
+    pub fn tarball_build(&self, image: &str) -> Command {
+        let plugins = self.plugin_dir("plugins", &["rootfs-tarball"]);
+        let mut cmd = self.auroraboot();
+        cmd.arg("--plugin-dir")
+            .arg(&plugins)
+            .args([
+                "--output",
+                "rootfs-tarball",
+                "--set",
+                "disable_netboot=true",
+                "--set",
+                "disable_http_server=true",
+            ])
+            .arg("--set")
+            .arg(format!("container_image={image}"))
+            .arg("--set")
+            .arg(format!("state_dir={}", self.state_dir().display()));
+        cmd
+    }
+
+    /// The contents of `name` in the built rootfs tarball, if there.
+    pub fn tarball_file(&self, name: &str) -> Option<String> {
+        let out = Command::new("tar")
+            .arg("-xzOf")
+            .arg(self.state_dir().join("rootfs-tarball/rootfs.tar.gz"))
+            .arg(name)
+            .output()
+            .expect("tar");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
 /// Output of a finished command, with helpers for assertions.
 pub struct Run {
     pub status: std::process::ExitStatus,

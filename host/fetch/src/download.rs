@@ -55,7 +55,8 @@ fn sidecar(path: &Path, ext: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
+/// The sha256 of a file, as lowercase hex.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -6,5 +6,5 @@
 mod download;
 mod release;
 
-pub use download::{DownloadError, Downloader, Progress};
+pub use download::{DownloadError, Downloader, Progress, sha256_file};
 pub use release::{Release, ReleaseError};

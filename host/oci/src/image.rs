@@ -323,20 +323,7 @@ impl LocalImage {
             let Some(manifests) = &manifest.manifests else {
                 break;
             };
-            let d = pick_platform(manifests, arch).ok_or_else(|| {
-                let have: Vec<String> = manifests
-                    .iter()
-                    .filter_map(|d| {
-                        d.platform
-                            .as_ref()
-                            .map(|p| format!("{}/{}", p.os, p.architecture))
-                    })
-                    .collect();
-                invalid(format!(
-                    "no linux/{arch} image in the index (has: {})",
-                    have.join(", ")
-                ))
-            })?;
+            let d = choose_platform(manifests, arch).map_err(&invalid)?;
             digest = d.digest.clone();
             manifest = Self::read_json(
                 &source_name,
@@ -456,8 +443,29 @@ impl LocalImage {
     }
 }
 
+/// The linux/`arch` entry of an index, or why there is none.
+pub(crate) fn choose_platform<'a>(
+    manifests: &'a [Descriptor],
+    arch: &str,
+) -> Result<&'a Descriptor, String> {
+    pick_platform(manifests, arch).ok_or_else(|| {
+        let have: Vec<String> = manifests
+            .iter()
+            .filter_map(|d| {
+                d.platform
+                    .as_ref()
+                    .map(|p| format!("{}/{}", p.os, p.architecture))
+            })
+            .collect();
+        format!(
+            "no linux/{arch} image in the index (has: {})",
+            have.join(", ")
+        )
+    })
+}
+
 /// The linux/`arch` entry of an index.
-pub(crate) fn pick_platform<'a>(manifests: &'a [Descriptor], arch: &str) -> Option<&'a Descriptor> {
+fn pick_platform<'a>(manifests: &'a [Descriptor], arch: &str) -> Option<&'a Descriptor> {
     manifests.iter().find(|d| {
         d.platform.as_ref().is_some_and(|p| {
             p.os == "linux"

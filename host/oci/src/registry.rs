@@ -9,14 +9,14 @@
 //! marked insecure; credentials come from `~/.docker/config.json` (and its
 //! credential helpers), else the pull is anonymous.
 
-use crate::image::{Descriptor, Manifest, pick_platform};
+use crate::image::{Descriptor, Manifest, choose_platform};
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -158,20 +158,7 @@ impl Puller {
         let mut manifest: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| self.fail(format!("invalid manifest: {e}")))?;
         if let Some(manifests) = &manifest.manifests {
-            let chosen = pick_platform(manifests, arch).ok_or_else(|| {
-                let have: Vec<String> = manifests
-                    .iter()
-                    .filter_map(|d| {
-                        d.platform
-                            .as_ref()
-                            .map(|p| format!("{}/{}", p.os, p.architecture))
-                    })
-                    .collect();
-                self.fail(format!(
-                    "no linux/{arch} image in the index (has: {})",
-                    have.join(", ")
-                ))
-            })?;
+            let chosen = choose_platform(manifests, arch).map_err(|m| self.fail(m))?;
             let by_digest = self.reference.clone_with_digest(chosen.digest.clone());
             let (bytes, d) = self.manifest(by_digest).await?;
             digest = d;
@@ -398,17 +385,7 @@ fn is_transient(message: &str) -> bool {
 }
 
 fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+    Ok(format!("sha256:{}", auroraboot_fetch::sha256_file(path)?))
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

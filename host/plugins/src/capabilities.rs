@@ -256,9 +256,36 @@ impl OutputHandle {
     }
 }
 
+impl OutputHandle {
+    /// Copies a region of `src` (named `src_label` in messages) into this
+    /// output, within its size cap.
+    fn copy_in(
+        &self,
+        src: &File,
+        src_label: &str,
+        src_offset: u64,
+        dst_offset: u64,
+        len: u64,
+    ) -> Result<(), Error> {
+        self.check_end(dst_offset, len)?;
+        copy_range(src, src_offset, &self.file, dst_offset, len)
+            .map_err(|e| io_error(&format!("copying {src_label} into {}", self.name), e))
+    }
+}
+
 impl PluginState {
-    fn table_error(&self, e: wasmtime::component::ResourceTableError) -> Error {
-        error(ErrorCode::Io, format!("bad handle: {e}"))
+    /// The host object behind a guest's handle.
+    fn handle<T: 'static>(&self, resource: &Resource<T>) -> Result<&T, Error> {
+        self.table
+            .get(resource)
+            .map_err(|e| error(ErrorCode::Io, format!("bad handle: {e}")))
+    }
+
+    /// Hands a new host object to the guest.
+    fn push<T: Send + 'static>(&mut self, value: T) -> Result<Resource<T>, Error> {
+        self.table
+            .push(value)
+            .map_err(|e| error(ErrorCode::Io, format!("cannot open another handle: {e}")))
     }
 }
 
@@ -270,7 +297,7 @@ impl fs::Host for PluginState {
 
 impl fs::HostDir for PluginState {
     fn read_dir(&mut self, this: Resource<DirHandle>) -> Result<Vec<DirEntry>, Error> {
-        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let h = self.handle(&this)?;
         let mut entries = Vec::new();
         for entry in h.dir.entries().map_err(|e| io_error(&h.label, e))? {
             let entry = entry.map_err(|e| io_error(&h.label, e))?;
@@ -294,7 +321,7 @@ impl fs::HostDir for PluginState {
     }
 
     fn stat(&mut self, this: Resource<DirHandle>, path: String) -> Result<Metadata, Error> {
-        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let h = self.handle(&this)?;
         check_relative(&h.label, &path)?;
         let what = h.child_label(&path);
         let meta = if path == "." {
@@ -310,7 +337,7 @@ impl fs::HostDir for PluginState {
         this: Resource<DirHandle>,
         path: String,
     ) -> Result<Resource<DirHandle>, Error> {
-        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let h = self.handle(&this)?;
         check_relative(&h.label, &path)?;
         let label = h.child_label(&path);
         let dir = h.dir.open_dir(&path).map_err(|e| io_error(&label, e))?;
@@ -318,7 +345,7 @@ impl fs::HostDir for PluginState {
             dir: Arc::new(dir),
             label,
         };
-        self.table.push(handle).map_err(|e| self.table_error(e))
+        self.push(handle)
     }
 
     fn open_file(
@@ -326,7 +353,7 @@ impl fs::HostDir for PluginState {
         this: Resource<DirHandle>,
         path: String,
     ) -> Result<Resource<FileHandle>, Error> {
-        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let h = self.handle(&this)?;
         check_relative(&h.label, &path)?;
         let label = h.child_label(&path);
         let file = h.dir.open(&path).map_err(|e| io_error(&label, e))?;
@@ -344,11 +371,11 @@ impl fs::HostDir for PluginState {
             file: Arc::new(file.into_std()),
             label,
         };
-        self.table.push(handle).map_err(|e| self.table_error(e))
+        self.push(handle)
     }
 
     fn read_link(&mut self, this: Resource<DirHandle>, path: String) -> Result<String, Error> {
-        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let h = self.handle(&this)?;
         check_relative(&h.label, &path)?;
         let what = h.child_label(&path);
         let target = h
@@ -371,7 +398,7 @@ impl fs::HostDir for PluginState {
 
 impl fs::HostFile for PluginState {
     fn size(&mut self, this: Resource<FileHandle>) -> Result<u64, Error> {
-        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let h = self.handle(&this)?;
         h.file
             .metadata()
             .map(|m| m.len())
@@ -384,7 +411,7 @@ impl fs::HostFile for PluginState {
         offset: u64,
         len: u32,
     ) -> Result<Vec<u8>, Error> {
-        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let h = self.handle(&this)?;
         read_at(&h.file, &h.label, offset, len)
     }
 
@@ -401,7 +428,7 @@ impl fs::HostOutput for PluginState {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<(), Error> {
-        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let h = self.handle(&this)?;
         h.check_end(offset, data.len() as u64)?;
         h.file
             .write_all_at(&data, offset)
@@ -409,7 +436,7 @@ impl fs::HostOutput for PluginState {
     }
 
     fn set_len(&mut self, this: Resource<OutputHandle>, len: u64) -> Result<(), Error> {
-        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let h = self.handle(&this)?;
         h.check_end(0, len)?;
         h.file.set_len(len).map_err(|e| io_error(&h.name, e))
     }
@@ -422,11 +449,9 @@ impl fs::HostOutput for PluginState {
         dst_offset: u64,
         len: u64,
     ) -> Result<(), Error> {
-        let dst = self.table.get(&this).map_err(|e| self.table_error(e))?;
-        dst.check_end(dst_offset, len)?;
-        let src = self.table.get(&src).map_err(|e| self.table_error(e))?;
-        copy_range(&src.file, src_offset, &dst.file, dst_offset, len)
-            .map_err(|e| io_error(&format!("copying {} into {}", src.label, dst.name), e))
+        let src = self.handle(&src)?;
+        self.handle(&this)?
+            .copy_in(&src.file, &src.label, src_offset, dst_offset, len)
     }
 
     fn copy_from_output(
@@ -437,11 +462,9 @@ impl fs::HostOutput for PluginState {
         dst_offset: u64,
         len: u64,
     ) -> Result<(), Error> {
-        let dst = self.table.get(&this).map_err(|e| self.table_error(e))?;
-        dst.check_end(dst_offset, len)?;
-        let src = self.table.get(&src).map_err(|e| self.table_error(e))?;
-        copy_range(&src.file, src_offset, &dst.file, dst_offset, len)
-            .map_err(|e| io_error(&format!("copying {} into {}", src.name, dst.name), e))
+        let src = self.handle(&src)?;
+        self.handle(&this)?
+            .copy_in(&src.file, &src.name, src_offset, dst_offset, len)
     }
 
     fn read_at(
@@ -450,12 +473,12 @@ impl fs::HostOutput for PluginState {
         offset: u64,
         len: u32,
     ) -> Result<Vec<u8>, Error> {
-        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let h = self.handle(&this)?;
         read_at(&h.file, &h.name, offset, len)
     }
 
     fn len(&mut self, this: Resource<OutputHandle>) -> Result<u64, Error> {
-        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let h = self.handle(&this)?;
         h.file
             .metadata()
             .map(|m| m.len())
@@ -474,7 +497,7 @@ impl fs::HostOutputDir for PluginState {
         this: Resource<OutputDirHandle>,
         name: String,
     ) -> Result<Resource<OutputHandle>, Error> {
-        let h = self.table.get(&this).map_err(|e| self.table_error(e))?;
+        let h = self.handle(&this)?;
         let mut staging = h.staging.lock().unwrap_or_else(|p| p.into_inner());
         let file = match staging.create(&h.dir, &h.output_id, &name) {
             Ok(file) => file,
@@ -495,7 +518,7 @@ impl fs::HostOutputDir for PluginState {
             name,
             max_size: h.max_size,
         };
-        self.table.push(handle).map_err(|e| self.table_error(e))
+        self.push(handle)
     }
 
     fn drop(&mut self, this: Resource<OutputDirHandle>) -> wasmtime::Result<()> {
