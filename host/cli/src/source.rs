@@ -7,13 +7,16 @@
 //! local daemon's copy when it has one for the platform, else the registry.
 //! Release inputs are recognized and refused with a clear message.
 
+use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use auroraboot_config::Config;
 use auroraboot_oci::docker::{self, DaemonImage, DockerError};
 use auroraboot_oci::{ExtractOptions, LocalImage, PullOptions, extract_rootfs_tarball};
+use auroraboot_plugins::BuildObserver;
 use sha2::{Digest, Sha256};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The rootfs to build from.
 #[derive(Debug, Clone)]
@@ -46,10 +49,17 @@ async fn pull_from_registry(
     config: &Config,
     arch: &str,
 ) -> Result<(LocalSource, String)> {
+    let bars = Arc::new(Progress::new());
     let options = PullOptions {
         arch: arch.to_string(),
-        insecure_registries: Vec::new(),
+        insecure_registries: config.registry_insecure.clone(),
         allow_insecure: config.allow_insecure_registries,
+        progress: Some(Arc::new(move |label: &str, done: u64, total: u64| {
+            bars.progress(label, done, total);
+            if total > 0 && done >= total {
+                bars.finish(label);
+            }
+        })),
     };
     let layout = config.state_dir.join("oci");
     tracing::info!("pulling {image} (linux/{arch})");

@@ -19,6 +19,8 @@ pub enum Kind {
     MiB,
     /// One of a fixed set of words.
     OneOf(&'static [&'static str]),
+    /// Several words: a YAML list, or text separated by commas or spaces.
+    List,
 }
 
 /// A documented configuration key.

@@ -55,6 +55,8 @@ pub struct Config {
     pub disable_http_server: bool,
     pub disable_iso: bool,
     pub allow_insecure_registries: bool,
+    /// Registries allowed over plain HTTP.
+    pub registry_insecure: Vec<String>,
     pub disk: DiskOutputs,
     pub plugin_memory_mib: u64,
     pub plugin_timeout_secs: u64,
@@ -87,6 +89,7 @@ fn check(kind: Kind, value: &Scalar) -> Result<(), String> {
             .map(|_| ())
             .map_err(|_| "is not an IP address".into()),
         Kind::MiB => parse_size(value).map(|_| ()),
+        Kind::List => parse_list(value).map(|_| ()),
         Kind::OneOf(words) => {
             let text = value.as_text();
             if words.contains(&text.as_str()) {
@@ -104,6 +107,20 @@ fn parse_bool(value: &Scalar) -> Result<bool, String> {
         Scalar::Text(s) if s.eq_ignore_ascii_case("true") => Ok(true),
         Scalar::Text(s) if s.eq_ignore_ascii_case("false") => Ok(false),
         _ => Err("is not a boolean (use true or false)".into()),
+    }
+}
+
+/// A YAML list of words, or text separated by commas or white space.
+fn parse_list(value: &Scalar) -> Result<Vec<String>, String> {
+    match value {
+        Scalar::Yaml(yaml) => serde_yaml::from_str::<Vec<String>>(yaml)
+            .map_err(|_| "is not a list of words".to_string()),
+        other => Ok(other
+            .as_text()
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()),
     }
 }
 
@@ -221,6 +238,10 @@ impl Config {
             disable_http_server: flag("disable_http_server"),
             disable_iso: flag("disable_iso"),
             allow_insecure_registries: flag("allow-insecure-registries"),
+            registry_insecure: entries
+                .get("registry_insecure")
+                .and_then(|e| parse_list(&e.value).ok())
+                .unwrap_or_default(),
             disk: DiskOutputs {
                 efi: flag("disk.efi"),
                 bios: flag("disk.bios"),
@@ -309,5 +330,15 @@ mod tests {
             super::parse_listen_addr(":8080").unwrap().to_string(),
             "0.0.0.0:8080"
         );
+        assert!(c.registry_insecure.is_empty());
+        let file = Input {
+            text: "registry_insecure: [reg.lan:5000, 10.0.0.1]\n".into(),
+            source: Source::File("c.yaml".into()),
+        };
+        let c = resolve(Some(file), &[], None).unwrap().config().unwrap();
+        assert_eq!(c.registry_insecure, vec!["reg.lan:5000", "10.0.0.1"]);
+        let sets = vec!["registry_insecure=a:1, b:2".to_string()];
+        let c = resolve(None, &sets, None).unwrap().config().unwrap();
+        assert_eq!(c.registry_insecure, vec!["a:1", "b:2"]);
     }
 }

@@ -35,8 +35,11 @@ pub enum PullError {
     Pull { image: String, message: String },
 }
 
+/// Receives `(layer label, bytes done, bytes total)` while blobs download.
+pub type PullProgress = std::sync::Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
+
 /// What to pull and how.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PullOptions {
     /// Image platform (`amd64`, `arm64`, ...).
     pub arch: String,
@@ -44,6 +47,7 @@ pub struct PullOptions {
     pub insecure_registries: Vec<String>,
     /// Allow every registry over plain HTTP (`allow-insecure-registries`).
     pub allow_insecure: bool,
+    pub progress: Option<PullProgress>,
 }
 
 /// The result: the layout holding the image and the tag naming it there.
@@ -101,6 +105,7 @@ struct Puller {
     image: String,
     layout: PathBuf,
     downloaded: usize,
+    progress: Option<PullProgress>,
 }
 
 /// Pulls `image` into the OCI layout at `layout` (created if needed).
@@ -128,6 +133,7 @@ pub async fn pull(image: &str, layout: &Path, options: &PullOptions) -> Result<P
         image: image.to_string(),
         layout: layout.to_path_buf(),
         downloaded: 0,
+        progress: options.progress.clone(),
     };
     puller.run(&options.arch).await
 }
@@ -316,10 +322,20 @@ impl Puller {
             .truncate(!append)
             .open(partial)
             .map_err(|e| e.to_string())?;
+        let label = format!(
+            "layer {}",
+            &descriptor.digest[7..19.min(descriptor.digest.len())]
+        );
+        let total = descriptor.size.max(0) as u64;
+        let mut done = if append { have } else { 0 };
         let mut stream = stream.stream;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| e.to_string())?;
             file.write_all(&chunk).map_err(|e| e.to_string())?;
+            done += chunk.len() as u64;
+            if let Some(progress) = &self.progress {
+                progress(&label, done, total);
+            }
         }
         file.sync_all().map_err(|e| e.to_string())
     }
