@@ -22,7 +22,8 @@ fn an_oci_layout_is_extracted_once_and_reused() {
     let writer = LayoutWriter::new(&layout);
     let layer = tar_of(&[
         ("etc/kairos-release", b"KAIROS_VERSION=v1\n"),
-        ("boot/vmlinuz", b"kernel"),
+        ("boot/vmlinuz-6.1.0", b"kernel"),
+        ("boot/initrd-6.1.0", b"initrd"),
     ]);
     let manifest = writer.image("amd64", &[layer]);
     let manifest_digest = manifest.0.clone();
@@ -35,10 +36,11 @@ fn an_oci_layout_is_extracted_once_and_reused() {
     sb.tarball_build(&image)
         .run()
         .success()
-        .stderr_has("extracting oci-layout://");
+        .stderr_has("extracting oci-layout://")
+        .stderr_has("rootfs kernel: boot/vmlinuz-6.1.0, initrd: boot/initrd-6.1.0");
     let listing = archive_listing(&sb);
     assert!(
-        listing.contains("etc/kairos-release") && listing.contains("boot/vmlinuz"),
+        listing.contains("etc/kairos-release") && listing.contains("boot/vmlinuz-6.1.0"),
         "{listing}"
     );
     let cached = sb

@@ -4,8 +4,9 @@
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use auroraboot_config::{Config, Resolved, Scalar};
+use auroraboot_oci::BootFiles;
 use auroraboot_plugins::{
-    BuildSpec, Discovery, Limits, LoadedPlugin, NamedTree, Runtime, SettingValue,
+    BuildSpec, Discovery, Limits, LoadedPlugin, NamedTree, PluginInfo, Runtime, SettingValue,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,6 +69,35 @@ fn setting_value(value: Scalar) -> SettingValue {
     }
 }
 
+/// The configuration under the keys a plugin declared. A plugin asking for
+/// `rootfs` also gets `rootfs.kernel` / `rootfs.initrd` (found in /boot,
+/// relative to the rootfs) unless the user set them.
+fn plugin_settings(
+    resolved: &Resolved,
+    info: &PluginInfo,
+    boot: &Result<BootFiles, String>,
+) -> Result<Vec<(String, SettingValue)>> {
+    let mut settings: Vec<(String, SettingValue)> = resolved
+        .settings_under(&info.settings)
+        .into_iter()
+        .map(|(k, v)| (k, setting_value(v)))
+        .collect();
+    if info.settings.iter().any(|s| s == "rootfs") {
+        let boot = boot
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("plugin '{}' needs the rootfs kernel: {e}", info.name))?;
+        for (key, value) in [
+            ("rootfs.kernel", &boot.kernel),
+            ("rootfs.initrd", &boot.initrd),
+        ] {
+            if !settings.iter().any(|(k, _)| k == key) {
+                settings.push((key.to_string(), SettingValue::Text(value.clone())));
+            }
+        }
+    }
+    Ok(settings)
+}
+
 /// Optional trees given to plugins, from the configuration.
 fn assets(resolved: &Resolved) -> Result<Vec<NamedTree>> {
     let mut trees = Vec::new();
@@ -121,6 +151,11 @@ pub async fn run(
     let groups = plan(discovery, &outputs)?;
     let rootfs = crate::source::resolve(&config).await?;
     let assets = assets(resolved)?;
+    let boot = auroraboot_oci::find_boot_files(&rootfs.path);
+    match &boot {
+        Ok(b) => tracing::info!("rootfs kernel: {}, initrd: {}", b.kernel, b.initrd),
+        Err(e) => tracing::debug!("{e}"),
+    }
 
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating state_dir {}", config.state_dir.display()))?;
@@ -139,11 +174,7 @@ pub async fn run(
     for (plugin, ids) in groups {
         let spec = BuildSpec {
             outputs: ids.clone(),
-            settings: resolved
-                .settings_under(&plugin.info.settings)
-                .into_iter()
-                .map(|(k, v)| (k, setting_value(v)))
-                .collect(),
+            settings: plugin_settings(resolved, &plugin.info, &boot)?,
             cloud_config: cloud_config.clone(),
             rootfs: rootfs.path.clone(),
             assets: assets.clone(),

@@ -3,6 +3,7 @@
 //! `docker save`/OCI archives, plain rootfs tarballs), verifying them by
 //! digest, and applying them safely to a rootfs directory.
 
+mod boot;
 mod compression;
 pub mod docker;
 mod extract;
@@ -10,6 +11,7 @@ mod image;
 mod registry;
 mod verify;
 
+pub use boot::{BootFiles, find_boot_files, resolve_in_root};
 pub use compression::decompressed;
 pub use extract::{ExtractError, ExtractOptions, ExtractStats, LayerApplier};
 pub use image::{ImageError, LocalImage, extract_rootfs_tarball};
