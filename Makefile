@@ -25,10 +25,9 @@ lint: setup
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) -p auroraboot-sdk $(EXAMPLE_PLUGINS) $(TEST_PLUGINS) -- -D warnings
 
-test: plugins
+test: plugins lint
 	$(CARGO) test
 	$(CARGO) test -p auroraboot-sdk --doc
-	$(MAKE) lint
 
 bench: plugins
 	$(CARGO) build --release -p auroraboot
