@@ -106,3 +106,37 @@ fn a_docker_save_archive_works_and_a_hostile_one_leaves_nothing() {
     assert!(left.is_empty(), "partial extraction left behind: {left:?}");
     assert!(!sb2.state_dir().join("rootfs-tarball").exists());
 }
+
+#[test]
+fn unpack_extracts_an_image_into_a_directory() {
+    let sb = Sandbox::new();
+    let writer = LayoutWriter::new(&sb.path("layout"));
+    let manifest = writer.image("amd64", &[tar_of(&[("etc/os-release", b"NAME=kairos\n")])]);
+    writer.tag(&[(manifest, "application/vnd.oci.image.manifest.v1+json", "v1")]);
+    let image = format!("oci-layout://{}:v1", sb.path("layout").display());
+    let dest = sb.path("unpacked");
+    let state = format!("state_dir={}", sb.state_dir().display());
+    sb.auroraboot()
+        .args(["unpack", &image])
+        .arg(&dest)
+        .args(["--set", &state])
+        .run()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(dest.join("etc/os-release")).unwrap(),
+        "NAME=kairos\n"
+    );
+    sb.auroraboot()
+        .args(["unpack", &image])
+        .arg(&dest)
+        .args(["--set", &state])
+        .run()
+        .failure()
+        .stderr_has("is not empty");
+    let leftovers: Vec<_> = std::fs::read_dir(sb.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -78,6 +78,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Extract an image's rootfs into a directory (pull/export as needed):
+    /// any container_image form, e.g. quay.io/kairos/core:TAG,
+    /// docker://IMG, oci-layout://DIR:TAG, ocifile://TAR.
+    Unpack {
+        /// The image (a container_image value).
+        image: String,
+        /// Where to extract it: a new or empty directory.
+        dest: std::path::PathBuf,
+        /// Set a configuration key (e.g. arch=arm64, state_dir=... for the
+        /// download cache).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
     /// Print the version and the plugin API version.
     Version,
 }

@@ -100,6 +100,19 @@ async fn main_inner(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Some(Command::Unpack {
+            image,
+            dest,
+            mut sets,
+        }) => {
+            sets.push(format!("container_image={image}"));
+            let resolved = auroraboot_config::resolve(None, &sets, None)?;
+            let config = resolved.config()?;
+            tokio::select! {
+                result = source::unpack(&config, &dest) => result,
+                _ = shutdown_signal() => anyhow::bail!("interrupted; the partial extraction was removed"),
+            }
+        }
         None => {
             let resolved = inputs::resolve(&cli.inputs).await?;
             let (runtime, discovery) = discover(&cli.common).await?;

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 /// The rootfs to build from.
 #[derive(Debug, Clone)]
@@ -34,6 +35,17 @@ fn arch(config: &Config) -> String {
         }
         .to_string()
     })
+}
+
+/// What `container_image` names, ready to extract (or already extracted).
+enum Acquired {
+    Dir(PathBuf),
+    Image {
+        source: LocalSource,
+        /// Identifies the content, for the extraction cache.
+        key: String,
+        image: String,
+    },
 }
 
 enum LocalSource {
@@ -80,7 +92,8 @@ async fn pull_from_registry(
     Ok((LocalSource::Image(local), key))
 }
 
-pub async fn resolve(config: &Config) -> Result<Rootfs> {
+/// Finds or fetches the image `config` names, without extracting it.
+async fn acquire(config: &Config) -> Result<Acquired> {
     let Some(image) = &config.container_image else {
         if config.release.is_complete() {
             let r = &config.release;
@@ -112,7 +125,7 @@ pub async fn resolve(config: &Config) -> Result<Rootfs> {
                 path.display()
             );
         }
-        return Ok(Rootfs { path });
+        return Ok(Acquired::Dir(path));
     }
     let arch = arch(config);
     let (source, key) = if let Some(spec) = image.strip_prefix("oci-layout://") {
@@ -150,7 +163,20 @@ pub async fn resolve(config: &Config) -> Result<Rootfs> {
     } else {
         pull_from_registry(image, config, &arch).await?
     };
+    Ok(Acquired::Image {
+        source,
+        key,
+        image: image.clone(),
+    })
+}
 
+/// The rootfs for a build: a `dir://` as is, anything else extracted once
+/// into `state_dir/rootfs/<key>` and reused while the input is unchanged.
+pub async fn resolve(config: &Config) -> Result<Rootfs> {
+    let (source, key, image) = match acquire(config).await? {
+        Acquired::Dir(path) => return Ok(Rootfs { path }),
+        Acquired::Image { source, key, image } => (source, key, image),
+    };
     let cache = config.state_dir.join("rootfs");
     let target = cache.join(&key);
     let marker = cache.join(format!("{key}.complete"));
@@ -162,20 +188,71 @@ pub async fn resolve(config: &Config) -> Result<Rootfs> {
         return Ok(Rootfs { path: target });
     }
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    let partial = cache.join(format!(".{key}.partial-{}", std::process::id()));
-    let image_name = image.clone();
+    if target.exists() {
+        std::fs::remove_dir_all(&target)
+            .with_context(|| format!("replacing {}", target.display()))?;
+    }
+    extract_into(source, &image, &target, &config.state_dir).await?;
+    std::fs::write(&marker, b"").with_context(|| format!("writing {}", marker.display()))?;
+    Ok(Rootfs { path: target })
+}
+
+/// `auroraboot unpack`: the image's rootfs extracted into `dest`, which
+/// must not exist yet or be empty.
+pub async fn unpack(config: &Config, dest: &Path) -> Result<()> {
+    if std::fs::read_dir(dest).is_ok_and(|mut d| d.next().is_some()) {
+        bail!(
+            "{} is not empty; unpack into a new or empty directory",
+            dest.display()
+        );
+    }
+    match acquire(config).await? {
+        Acquired::Dir(path) => bail!(
+            "{} is already an extracted rootfs; nothing to unpack",
+            path.display()
+        ),
+        Acquired::Image { source, image, .. } => {
+            if dest.exists() {
+                std::fs::remove_dir(dest)
+                    .with_context(|| format!("replacing {}", dest.display()))?;
+            }
+            extract_into(source, &image, dest, &config.state_dir).await
+        }
+    }
+}
+
+/// Extracts into a hidden sibling of `target`, renamed to `target` only
+/// when complete; a failure removes it.
+async fn extract_into(
+    source: LocalSource,
+    image: &str,
+    target: &Path,
+    state_dir: &Path,
+) -> Result<()> {
+    let parent = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let partial = parent.join(format!(".{name}.partial-{}", std::process::id()));
     let partial_for_task = partial.clone();
     tracing::info!("extracting {image} into {}", target.display());
     let exported = match &source {
-        LocalSource::Docker(found) => {
-            Some(docker::export(found, &config.state_dir.join("docker")).await?)
-        }
+        LocalSource::Docker(found) => Some(docker::export(found, &state_dir.join("docker")).await?),
         _ => None,
     };
     let exported_for_task = exported.clone();
+    // Dropping this future (Ctrl-C) stops the extraction at its next entry;
+    // the task then removes what it wrote.
+    let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+    let options = ExtractOptions {
+        cancel: Some(cancel.0.clone()),
+        ..ExtractOptions::default()
+    };
+    let partial_to_clean = partial.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let options = ExtractOptions::default();
-        match (&source, &exported_for_task) {
+        let result = match (&source, &exported_for_task) {
             (LocalSource::Image(img), _) => img.extract(&partial_for_task, options),
             (LocalSource::Tarball(path), _) => {
                 extract_rootfs_tarball(path, &partial_for_task, options)
@@ -185,30 +262,23 @@ pub async fn resolve(config: &Config) -> Result<Rootfs> {
                     .extract(&partial_for_task, options)
             }
             (LocalSource::Docker(_), None) => unreachable!("exported above"),
+        };
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&partial_to_clean);
         }
+        result
     })
     .await
     .context("the extraction task failed");
+    drop(cancel);
     if let Some(archive) = &exported {
         let _ = std::fs::remove_file(archive);
     }
-    let result = result?;
-    let stats = match result {
-        Ok(stats) => stats,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&partial);
-            return Err(e).with_context(|| format!("extracting {image_name}"));
-        }
-    };
-    if target.exists() {
-        std::fs::remove_dir_all(&target)
-            .with_context(|| format!("replacing {}", target.display()))?;
-    }
-    std::fs::rename(&partial, &target)
+    let stats = result?.with_context(|| format!("extracting {image}"))?;
+    std::fs::rename(&partial, target)
         .with_context(|| format!("moving the rootfs to {}", target.display()))?;
-    std::fs::write(&marker, b"").with_context(|| format!("writing {}", marker.display()))?;
     tracing::info!(
-        "extracted {} entries ({} MiB, {} whiteouts) from {image_name}",
+        "extracted {} entries ({} MiB, {} whiteouts) from {image}",
         stats.entries,
         stats.bytes >> 20,
         stats.whiteouts
@@ -222,7 +292,16 @@ pub async fn resolve(config: &Config) -> Result<Rootfs> {
     if stats.xattr_failures > 0 {
         tracing::warn!("could not set {} extended attributes", stats.xattr_failures);
     }
-    Ok(Rootfs { path: target })
+    Ok(())
+}
+
+/// Raises the flag when dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A cache key for an archive: its path, size and modification time.

@@ -19,17 +19,21 @@ use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
 /// Limits and switches of an extraction.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ExtractOptions {
     /// Largest single file accepted, in bytes.
     pub max_entry_size: u64,
     /// Apply ownership and create device nodes (needs root).
     pub privileged: bool,
+    /// Set to stop the extraction at the next entry (Ctrl-C).
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for ExtractOptions {
@@ -37,6 +41,7 @@ impl Default for ExtractOptions {
         ExtractOptions {
             max_entry_size: 64 << 30,
             privileged: rustix::process::geteuid().is_root(),
+            cancel: None,
         }
     }
 }
@@ -166,6 +171,14 @@ impl LayerApplier {
             .entries()
             .map_err(|e| layer_err(format!("not a tar archive: {e}")))?;
         for entry in entries {
+            if self
+                .options
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                return Err(layer_err("interrupted".into()));
+            }
             let mut entry =
                 entry.map_err(|e| layer_err(format!("corrupt or truncated archive: {e}")))?;
             let raw_path = entry.path_bytes().into_owned();

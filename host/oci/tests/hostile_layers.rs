@@ -374,6 +374,7 @@ fn oversized_truncated_and_corrupt_archives_are_refused() {
         ExtractOptions {
             max_entry_size: 10,
             privileged: false,
+            cancel: None,
         },
     )
     .unwrap();
@@ -400,4 +401,24 @@ fn oversized_truncated_and_corrupt_archives_are_refused() {
     bad_sum[0] ^= 0x20;
     assert!(f.apply(&[bad_sum]).is_err());
     f.assert_outside_untouched();
+}
+
+#[test]
+fn a_cancelled_extraction_stops_at_the_next_entry() {
+    let f = Fixture::new();
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut applier = LayerApplier::new(
+        &f.root(),
+        ExtractOptions {
+            cancel: Some(cancel),
+            ..ExtractOptions::default()
+        },
+    )
+    .unwrap();
+    let e = applier
+        .apply("sha256:l", &layer(&[E::File("a", b"x", 0o644)])[..])
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with("interrupted"), "{e}");
+    assert!(!f.root().join("a").exists());
 }
