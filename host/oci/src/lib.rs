@@ -12,7 +12,6 @@ mod registry;
 mod verify;
 
 pub use boot::{BootFiles, find_boot_files, resolve_in_root};
-pub use compression::decompressed;
 pub use extract::{ExtractError, ExtractOptions, ExtractStats, LayerApplier};
 pub use image::{ImageError, LocalImage, extract_rootfs_tarball};
 pub use registry::{PullError, PullOptions, Pulled, parse_reference, pull};

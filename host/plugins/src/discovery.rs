@@ -194,12 +194,6 @@ impl Discovery {
             .flat_map(|p| p.info.outputs.iter().map(|o| o.id.clone()))
             .collect()
     }
-
-    pub fn find(&self, name: &str) -> Option<&PluginEntry> {
-        self.entries.iter().find(|e| {
-            matches!(e.status, PluginStatus::Active) && e.info().is_some_and(|i| i.name == name)
-        })
-    }
 }
 
 /// `*.wasm` files of `dir` in name order; a missing directory has none.
