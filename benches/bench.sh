@@ -61,7 +61,8 @@ mkdir -p "$tree/usr/lib"
 # Half compressible (like binaries), half random (like compressed data).
 for i in $(seq 1 $((tree_mb / 32))); do
     head -c 16777216 /dev/urandom > "$tree/usr/lib/random$i.bin"
-    yes "$(head -c 48 /dev/urandom | base64)" | head -c 16777216 > "$tree/usr/lib/text$i.so"
+    # (yes ends on SIGPIPE, which pipefail would count as a failure)
+    (set +o pipefail; yes "$(head -c 48 /dev/urandom | base64)" | head -c 16777216 > "$tree/usr/lib/text$i.so")
 done
 tree_bytes=$(du -sb "$tree" | cut -f1)
 
