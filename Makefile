@@ -32,3 +32,4 @@ test: plugins lint
 bench: plugins
 	$(CARGO) build --release -p auroraboot
 	bash benches/bench.sh
+	bash benches/pull.sh

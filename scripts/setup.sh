@@ -13,7 +13,7 @@ need_root() {
 packages=(
     ca-certificates curl git gcc make pkg-config
     tar gzip xz-utils zstd findutils coreutils diffutils
-    docker-registry skopeo docker.io
+    docker-registry skopeo docker.io umoci python3
 )
 
 missing=()

@@ -46,6 +46,53 @@ fn a_registry_image_is_pulled_once_then_served_from_the_cache() {
         "cached blobs were downloaded again"
     );
 
+    // Blobs of an image already extracted are not needed for builds...
+    let layout = sb.state_dir().join("oci");
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let read_json = |path: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let index = read_json(layout.join("index.json"));
+    let manifest = read_json(blob(index["manifests"][0]["digest"].as_str().unwrap()));
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(layers.len(), 2);
+    for layer in &layers {
+        std::fs::remove_file(blob(layer)).unwrap();
+    }
+    sb.tarball_build(&image).run().success();
+    assert_eq!(
+        registry.requests("/blobs/"),
+        blob_gets,
+        "a build re-fetched layers it did not need"
+    );
+    // ...but `unpack` needs them, and fetches what is missing.
+    let dest = sb.path("unpacked");
+    let state = format!("state_dir={}", sb.state_dir().display());
+    sb.auroraboot()
+        .args(["unpack", &image])
+        .arg(&dest)
+        .args(["--set", &state])
+        .run()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(dest.join("etc/hostname")).unwrap(),
+        "kairos"
+    );
+    assert_eq!(
+        registry.requests("/blobs/"),
+        blob_gets + 2,
+        "unpack fetched the two missing layers"
+    );
+
     // The cache is an ordinary OCI layout that other tools can read.
     let inspect = Command::new("skopeo")
         .args(["--insecure-policy", "inspect", "--raw"])

@@ -55,11 +55,13 @@ enum LocalSource {
     Docker(DaemonImage),
 }
 
-/// Pulls a registry image into the `state_dir/oci` layout cache.
+/// Pulls a registry image into the `state_dir/oci` layout cache (only the
+/// manifest when `reuse` and that image is already extracted).
 async fn pull_from_registry(
     image: &str,
     config: &Config,
     arch: &str,
+    reuse: bool,
 ) -> Result<(LocalSource, String)> {
     let bars = Arc::new(Progress::new());
     let options = PullOptions {
@@ -75,7 +77,12 @@ async fn pull_from_registry(
     };
     let layout = config.state_dir.join("oci");
     tracing::info!("pulling {image} (linux/{arch})");
-    let pulled = auroraboot_oci::pull(image, &layout, &options).await?;
+    let rootfs_cache = config.state_dir.join("rootfs");
+    let already_extracted = |digest: &str| is_extracted(&rootfs_cache, &digest.replace(':', "-"));
+    let pulled = auroraboot_oci::pull(image, &layout, &options, |d| {
+        !(reuse && already_extracted(d))
+    })
+    .await?;
     tracing::info!(
         "{image}: manifest {}, {} blob(s) downloaded, the rest cached in {}",
         pulled.manifest_digest,
@@ -93,7 +100,9 @@ async fn pull_from_registry(
 }
 
 /// Finds or fetches the image `config` names, without extracting it.
-async fn acquire(config: &Config) -> Result<Acquired> {
+/// With `reuse`, layers of an image already extracted in the rootfs cache
+/// are not fetched (nor verified) again.
+async fn acquire(config: &Config, reuse: bool) -> Result<Acquired> {
     let Some(image) = &config.container_image else {
         if config.release.is_complete() {
             let r = &config.release;
@@ -152,16 +161,16 @@ async fn acquire(config: &Config) -> Result<Acquired> {
                     "the docker daemon has {name} for {}, not {arch}; pulling from its registry",
                     found.architecture.unwrap_or_default()
                 );
-                pull_from_registry(name, config, &arch).await?
+                pull_from_registry(name, config, &arch, reuse).await?
             }
             Err(e @ (DockerError::NotFound { .. } | DockerError::Unreachable { .. })) => {
                 tracing::info!("{e}; pulling {name} from its registry instead");
-                pull_from_registry(name, config, &arch).await?
+                pull_from_registry(name, config, &arch, reuse).await?
             }
             Err(e) => return Err(e.into()),
         }
     } else {
-        pull_from_registry(image, config, &arch).await?
+        pull_from_registry(image, config, &arch, reuse).await?
     };
     Ok(Acquired::Image {
         source,
@@ -173,14 +182,14 @@ async fn acquire(config: &Config) -> Result<Acquired> {
 /// The rootfs for a build: a `dir://` as is, anything else extracted once
 /// into `state_dir/rootfs/<key>` and reused while the input is unchanged.
 pub async fn resolve(config: &Config) -> Result<Rootfs> {
-    let (source, key, image) = match acquire(config).await? {
+    let (source, key, image) = match acquire(config, true).await? {
         Acquired::Dir(path) => return Ok(Rootfs { path }),
         Acquired::Image { source, key, image } => (source, key, image),
     };
     let cache = config.state_dir.join("rootfs");
     let target = cache.join(&key);
     let marker = cache.join(format!("{key}.complete"));
-    if marker.is_file() && target.is_dir() {
+    if is_extracted(&cache, &key) {
         tracing::info!(
             "using the rootfs extracted earlier from {image} ({})",
             target.display()
@@ -206,7 +215,7 @@ pub async fn unpack(config: &Config, dest: &Path) -> Result<()> {
             dest.display()
         );
     }
-    match acquire(config).await? {
+    match acquire(config, false).await? {
         Acquired::Dir(path) => bail!(
             "{} is already an extracted rootfs; nothing to unpack",
             path.display()
@@ -293,6 +302,11 @@ async fn extract_into(
         tracing::warn!("could not set {} extended attributes", stats.xattr_failures);
     }
     Ok(())
+}
+
+/// Whether `cache/<key>` holds a complete extraction.
+fn is_extracted(cache: &Path, key: &str) -> bool {
+    cache.join(format!("{key}.complete")).is_file() && cache.join(key).is_dir()
 }
 
 /// Raises the flag when dropped.

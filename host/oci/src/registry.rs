@@ -109,7 +109,15 @@ struct Puller {
 }
 
 /// Pulls `image` into the OCI layout at `layout` (created if needed).
-pub async fn pull(image: &str, layout: &Path, options: &PullOptions) -> Result<Pulled, PullError> {
+/// `needs_blobs` is asked with the platform manifest's digest whether the
+/// layers are wanted at all: a caller that already extracted that exact
+/// image says no, and nothing but the manifest is fetched or hashed.
+pub async fn pull(
+    image: &str,
+    layout: &Path,
+    options: &PullOptions,
+    needs_blobs: impl Fn(&str) -> bool,
+) -> Result<Pulled, PullError> {
     // Both ring and aws-lc may be linked by dependencies; pick one for rustls.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let reference = parse_reference(image)?;
@@ -135,7 +143,7 @@ pub async fn pull(image: &str, layout: &Path, options: &PullOptions) -> Result<P
         downloaded: 0,
         progress: options.progress.clone(),
     };
-    puller.run(&options.arch).await
+    puller.run(&options.arch, needs_blobs).await
 }
 
 impl Puller {
@@ -154,7 +162,11 @@ impl Puller {
         Ok(self.layout.join("blobs/sha256").join(hex))
     }
 
-    async fn run(&mut self, arch: &str) -> Result<Pulled, PullError> {
+    async fn run(
+        &mut self,
+        arch: &str,
+        needs_blobs: impl Fn(&str) -> bool,
+    ) -> Result<Pulled, PullError> {
         std::fs::create_dir_all(self.layout.join("blobs/sha256"))
             .map_err(|e| self.fail(format!("creating {}: {e}", self.layout.display())))?;
         let (bytes, mut digest) = self.manifest(self.reference.clone()).await?;
@@ -178,8 +190,10 @@ impl Puller {
         if let Some(config) = &manifest.config {
             blobs.push(config);
         }
-        for (i, blob) in blobs.iter().enumerate() {
-            self.fetch_blob(blob, i + 1, blobs.len()).await?;
+        if needs_blobs(&digest) {
+            for (i, blob) in blobs.iter().enumerate() {
+                self.fetch_blob(blob, i + 1, blobs.len()).await?;
+            }
         }
         let ref_name = self.reference.whole();
         self.record_in_index(&ref_name, &top_digest, top_size, &top_media_type)?;
