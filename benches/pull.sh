@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 bin=target/release/auroraboot
 work="$PWD/target/bench-pull"
-layer_mb=${LAYER_MB:-128}
+layer_mb=${LAYER_MB:-256}
 rm -rf "$work"
 mkdir -p "$work/src/usr/lib" "$work/src/etc" "$work/plugins"
 cp target/wasm32-wasip2/release/rootfs_tarball.wasm "$work/plugins/"
