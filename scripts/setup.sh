@@ -14,18 +14,40 @@ packages=(
     ca-certificates curl git gcc make pkg-config
     tar gzip xz-utils zstd findutils coreutils diffutils
     docker-registry skopeo docker.io umoci python3
+    ovmf busybox-static linux-image-cloud-amd64 cpio kmod xorriso
 )
+# QEMU must match the qemu-utils 10.0 from bookworm-backports the machine
+# ships (bookworm's 7.2 would replace it), so it comes from backports.
+backports_packages=(qemu-system-x86 qemu-system-data)
 
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
+missing_backports=()
+for p in "${backports_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_backports+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] || [ ${#missing_backports[@]} -gt 0 ]; then
     need_root
     export DEBIAN_FRONTEND=noninteractive
+    if [ ${#missing_backports[@]} -gt 0 ] && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        cat > /etc/apt/sources.list.d/bookworm-backports.sources <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    fi
     apt-get update
     # --no-remove: never let a dependency change uninstall what the machine has.
-    apt-get install -y --no-install-recommends --no-remove "${missing[@]}"
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt-get install -y --no-install-recommends --no-remove "${missing[@]}"
+    fi
+    if [ ${#missing_backports[@]} -gt 0 ]; then
+        apt-get install -y --no-install-recommends --no-remove -t bookworm-backports "${missing_backports[@]}"
+    fi
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

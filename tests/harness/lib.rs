@@ -3,7 +3,9 @@
 //! directories), the wasm plugins built from this workspace, small rootfs
 //! fixtures, and a one-shot local HTTP server.
 
+pub mod fixture;
 pub mod oci;
+pub mod qemu;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -1,0 +1,216 @@
+//! The Kairos-shaped test image. No real Kairos image can be downloaded
+//! here, so this builds a small one from Debian packages: the cloud kernel
+//! (`linux-image-cloud-amd64`) and a busybox initramfs whose `/init` loads
+//! the virtio/SCSI/ISO/squashfs modules, prints a marker and its kernel
+//! command line, finds the cloud-config (`config_url=` on the command
+//! line, else `config.yaml` / `90_custom.yaml` at the root of any block
+//! device or partition), prints it between markers and powers off.
+//!
+//! Built once into `target/fixture/` (under a lock: test processes run in
+//! parallel) as a rootfs directory with `/boot/vmlinuz` and `/boot/initrd`.
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const BOOTED: &str = "AURORABOOT-FIXTURE-BOOTED";
+pub const DONE: &str = "AURORABOOT-FIXTURE-DONE";
+pub const CONFIG_BEGIN: &str = "AURORABOOT-CLOUD-CONFIG-BEGIN";
+pub const CONFIG_END: &str = "AURORABOOT-CLOUD-CONFIG-END";
+
+/// Modules the init loads, dependencies first (resolved by modprobe).
+const MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_scsi",
+    "sr_mod",
+    "isofs",
+    "squashfs",
+    "loop",
+    "overlay",
+    "virtio_net",
+    "vfat",
+    "nls_cp437",
+    "nls_ascii",
+    "ata_piix",
+];
+
+const INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+for m in $(cat /etc/modules-order); do insmod "/lib/modules/$m" 2>/dev/null; done
+echo "AURORABOOT-FIXTURE-BOOTED"
+echo "CMDLINE: $(cat /proc/cmdline)"
+show() {
+    echo "CLOUD-CONFIG-SOURCE: $2"
+    echo "AURORABOOT-CLOUD-CONFIG-BEGIN"
+    cat "$1"
+    echo "AURORABOOT-CLOUD-CONFIG-END"
+}
+found=""
+url=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^config_url=//p' | head -n 1)
+if [ -n "$url" ]; then
+    ip link set eth0 up 2>/dev/null
+    udhcpc -i eth0 -q -n -t 10 -s /etc/udhcpc.script >/dev/null 2>&1
+    if wget -q -O /tmp/config.yaml "$url"; then show /tmp/config.yaml "$url"; found=1; fi
+fi
+tries=0
+while [ -z "$found" ] && [ $tries -lt 10 ]; do
+    mdev -s
+    for dev in /dev/sr* /dev/vd* /dev/sd*; do
+        [ -b "$dev" ] || continue
+        mount -o ro "$dev" /mnt 2>/dev/null || continue
+        for f in config.yaml 90_custom.yaml; do
+            if [ -z "$found" ] && [ -f "/mnt/$f" ]; then show "/mnt/$f" "$dev:/$f"; found=1; fi
+        done
+        umount /mnt
+        [ -n "$found" ] && break
+    done
+    [ -n "$found" ] && break
+    tries=$((tries + 1))
+    sleep 1
+done
+[ -n "$found" ] || echo "CLOUD-CONFIG-SOURCE: none"
+echo "AURORABOOT-FIXTURE-DONE"
+poweroff -f
+"#;
+
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+[ "$1" = bound ] || exit 0
+ip addr add "$ip/${mask:-24}" dev "$interface"
+[ -n "$router" ] && ip route add default via "$router"
+exit 0
+"#;
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The installed cloud kernel's version (e.g. `6.1.0-56-cloud-amd64`).
+fn kernel_version() -> String {
+    let mut versions: Vec<String> = std::fs::read_dir("/boot")
+        .expect("/boot")
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("vmlinuz-")
+                .map(str::to_string)
+        })
+        .filter(|v| v.ends_with("-cloud-amd64"))
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .expect("linux-image-cloud-amd64 must be installed (scripts/setup.sh)")
+}
+
+fn build_initrd(dir: &Path, version: &str) -> PathBuf {
+    let root = dir.join("initramfs");
+    for d in [
+        "bin",
+        "proc",
+        "sys",
+        "dev",
+        "mnt",
+        "tmp",
+        "etc",
+        "lib/modules",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("busybox-static must be installed");
+    let out = Command::new("modprobe")
+        .args(["-S", version, "-a", "--show-depends"])
+        .args(MODULES)
+        .output()
+        .expect("modprobe");
+    let mut order = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(path) = line
+            .strip_prefix("insmod ")
+            .map(|l| l.split_whitespace().next().unwrap_or_default())
+        else {
+            continue;
+        };
+        let name = Path::new(path)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        if !order.contains(&name) {
+            std::fs::copy(path, root.join("lib/modules").join(&name)).unwrap();
+            order.push(name);
+        }
+    }
+    assert!(
+        order.iter().any(|m| m == "isofs.ko"),
+        "kernel modules not found for {version}"
+    );
+    std::fs::write(root.join("etc/modules-order"), order.join("\n") + "\n").unwrap();
+    std::fs::write(root.join("init"), INIT).unwrap();
+    std::fs::write(root.join("etc/udhcpc.script"), UDHCPC_SCRIPT).unwrap();
+    run(Command::new("chmod")
+        .args(["755"])
+        .arg(root.join("init"))
+        .arg(root.join("etc/udhcpc.script"))
+        .arg(root.join("bin/busybox")));
+    let initrd = dir.join("initrd.cpio.gz");
+    run(Command::new("sh").arg("-c").arg(format!(
+        "cd '{}' && find . | cpio -o -H newc --quiet | gzip -1 > '{}'",
+        root.display(),
+        initrd.display()
+    )));
+    initrd
+}
+
+/// The fixture rootfs: `/boot/vmlinuz` and `/boot/initrd` (symlinks to
+/// versioned files), `/etc/kairos-release`, busybox. Built once.
+pub fn rootfs() -> PathBuf {
+    let dir = crate::workspace().join("target/fixture");
+    let rootfs = dir.join("rootfs");
+    let done = dir.join("rootfs.complete");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join(".lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    if done.exists() {
+        return rootfs;
+    }
+    let _ = std::fs::remove_dir_all(&rootfs);
+    let version = kernel_version();
+    let initrd = build_initrd(&dir, &version);
+    for d in ["boot", "bin", "etc", "usr/bin", "tmp", "root"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy(
+        format!("/boot/vmlinuz-{version}"),
+        rootfs.join(format!("boot/vmlinuz-{version}")),
+    )
+    .unwrap();
+    std::fs::copy(&initrd, rootfs.join(format!("boot/initrd-{version}"))).unwrap();
+    symlink(format!("vmlinuz-{version}"), rootfs.join("boot/vmlinuz")).unwrap();
+    symlink(format!("initrd-{version}"), rootfs.join("boot/initrd")).unwrap();
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    std::fs::write(
+        rootfs.join("etc/kairos-release"),
+        "KAIROS_NAME=\"kairos-fixture\"\nKAIROS_FLAVOR=\"fixture\"\nKAIROS_FLAVOR_RELEASE=\"1\"\nKAIROS_VARIANT=\"core\"\n\
+         KAIROS_ARCH=\"amd64\"\nKAIROS_MODEL=\"generic\"\nKAIROS_VERSION=\"v0.0.1\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rootfs.join("etc/os-release"),
+        "NAME=\"Kairos fixture\"\nID=kairos\n",
+    )
+    .unwrap();
+    std::fs::write(&done, version).unwrap();
+    rootfs
+}

@@ -1,0 +1,165 @@
+//! Booting test artifacts in QEMU (TCG only: KVM guests hang here) with
+//! SeaBIOS or OVMF (a fresh copy of the variable store per boot), from a
+//! kernel + initrd, a CD (virtio-scsi) or a disk (virtio-blk), reading the
+//! serial console until the fixture's final marker or a timeout.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    SeaBios,
+    Ovmf,
+}
+
+#[derive(Debug, Clone)]
+pub enum Medium {
+    /// Direct kernel boot.
+    Kernel {
+        kernel: PathBuf,
+        initrd: PathBuf,
+        append: String,
+    },
+    /// A CD on virtio-scsi.
+    Cdrom(PathBuf),
+    /// A disk on virtio-blk, in `format` (raw, vpc, ...).
+    Disk { path: PathBuf, format: String },
+}
+
+/// What a boot printed on its serial console.
+#[derive(Debug)]
+pub struct Console {
+    pub text: String,
+}
+
+impl Console {
+    pub fn has(&self, needle: &str) -> bool {
+        self.text.contains(needle)
+    }
+
+    /// The cloud-config the fixture printed, if any.
+    pub fn cloud_config(&self) -> Option<String> {
+        let start =
+            self.text.find(crate::fixture::CONFIG_BEGIN)? + crate::fixture::CONFIG_BEGIN.len();
+        let end = self.text[start..].find(crate::fixture::CONFIG_END)? + start;
+        Some(
+            self.text[start..end]
+                .trim_start_matches(['\r', '\n'])
+                .replace("\r\n", "\n"),
+        )
+    }
+
+    /// The kernel command line the fixture printed.
+    pub fn cmdline(&self) -> Option<String> {
+        self.text
+            .lines()
+            .find_map(|l| l.trim_end().strip_prefix("CMDLINE: ").map(str::to_string))
+    }
+}
+
+/// Boots `media` and waits up to `timeout` for the fixture's final marker;
+/// the serial log is kept in `log`. Panics with the console tail on timeout.
+pub fn boot(firmware: Firmware, media: &[Medium], log: &Path, timeout: Duration) -> Console {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-machine",
+        "pc,accel=tcg",
+        "-m",
+        "768",
+        "-smp",
+        "1",
+        "-nographic",
+        "-no-reboot",
+    ])
+    .args(["-monitor", "none", "-nic", "none"])
+    .arg("-serial")
+    .arg(format!("file:{}", log.display()))
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    if firmware == Firmware::Ovmf {
+        let vars = log.with_extension("OVMF_VARS.fd");
+        std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars).expect("ovmf must be installed");
+        cmd.arg("-drive")
+            .arg("if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd")
+            .arg("-drive")
+            .arg(format!(
+                "if=pflash,format=raw,unit=1,file={}",
+                vars.display()
+            ));
+    }
+    let mut scsi = false;
+    for (i, medium) in media.iter().enumerate() {
+        match medium {
+            Medium::Kernel {
+                kernel,
+                initrd,
+                append,
+            } => {
+                cmd.arg("-kernel")
+                    .arg(kernel)
+                    .arg("-initrd")
+                    .arg(initrd)
+                    .arg("-append")
+                    .arg(append);
+            }
+            Medium::Cdrom(path) => {
+                if !scsi {
+                    cmd.args(["-device", "virtio-scsi-pci,id=scsi"]);
+                    scsi = true;
+                }
+                cmd.arg("-drive")
+                    .arg(format!(
+                        "if=none,id=cd{i},media=cdrom,readonly=on,file={}",
+                        path.display()
+                    ))
+                    .arg("-device")
+                    .arg(format!("scsi-cd,drive=cd{i},bootindex={i}"));
+            }
+            Medium::Disk { path, format } => {
+                cmd.arg("-drive")
+                    .arg(format!(
+                        "if=none,id=disk{i},format={format},file={}",
+                        path.display()
+                    ))
+                    .arg("-device")
+                    .arg(format!("virtio-blk-pci,drive=disk{i},bootindex={i}"));
+            }
+        }
+    }
+    let mut child = cmd.spawn().expect("qemu-system-x86_64 must be installed");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+        let exited = child.try_wait().expect("waiting for qemu").is_some();
+        if text.contains(crate::fixture::DONE) || exited {
+            if !exited {
+                // Give poweroff a moment, then make sure it is gone.
+                std::thread::sleep(Duration::from_millis(500));
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+            let text =
+                String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+            return Console { text };
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let tail: String = text
+                .chars()
+                .rev()
+                .take(3000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            panic!(
+                "boot timed out after {timeout:?}; console ({}):\n{tail}",
+                log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
