@@ -201,7 +201,7 @@ pub async fn resolve(config: &Config) -> Result<Rootfs> {
         std::fs::remove_dir_all(&target)
             .with_context(|| format!("replacing {}", target.display()))?;
     }
-    extract_into(source, &image, &target, &config.state_dir).await?;
+    extract_into(source, &image, &target, config).await?;
     std::fs::write(&marker, b"").with_context(|| format!("writing {}", marker.display()))?;
     Ok(Rootfs { path: target })
 }
@@ -225,7 +225,7 @@ pub async fn unpack(config: &Config, dest: &Path) -> Result<()> {
                 std::fs::remove_dir(dest)
                     .with_context(|| format!("replacing {}", dest.display()))?;
             }
-            extract_into(source, &image, dest, &config.state_dir).await
+            extract_into(source, &image, dest, config).await
         }
     }
 }
@@ -236,8 +236,10 @@ async fn extract_into(
     source: LocalSource,
     image: &str,
     target: &Path,
-    state_dir: &Path,
+    config: &Config,
 ) -> Result<()> {
+    let arch = arch(config);
+    let state_dir = &config.state_dir;
     let parent = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let name = target
@@ -267,7 +269,7 @@ async fn extract_into(
                 extract_rootfs_tarball(path, &partial_for_task, options)
             }
             (LocalSource::Docker(_), Some(archive)) => {
-                LocalImage::from_archive(&archive.display().to_string(), "")?
+                LocalImage::from_archive(&archive.display().to_string(), &arch)?
                     .extract(&partial_for_task, options)
             }
             (LocalSource::Docker(_), None) => unreachable!("exported above"),

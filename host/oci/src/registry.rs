@@ -82,7 +82,7 @@ pub fn parse_reference(image: &str) -> Result<Reference, PullError> {
 }
 
 fn credentials(registry: &str) -> RegistryAuth {
-    let server = if registry == "docker.io" {
+    let server = if registry == "docker.io" || registry == "index.docker.io" {
         "https://index.docker.io/v1/"
     } else {
         registry
