@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The built-in demo: makes a small Kairos-shaped rootfs, then runs
-# auroraboot on it with the example rootfs-tarball plugin and shows the
-# result. Everything lands under target/demo/.
+# The built-in demo: makes a small Kairos-shaped image (an OCI image
+# layout), then runs auroraboot on it with the example rootfs-tarball
+# plugin and a templated cloud-config, and shows the result. Everything
+# lands under target/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,11 +46,34 @@ CC
 
 cp target/wasm32-wasip2/release/rootfs_tarball.wasm "$demo/plugins/"
 
+# Package the rootfs as an OCI image layout (one gzip layer), as `skopeo copy`
+# would leave it: the demo then goes through digest checks and safe
+# extraction like a registry image does.
+image="$demo/image"
+mkdir -p "$image/blobs/sha256"
+add_blob() { # file -> "sha256:<hex> <size>"
+    local d; d=$(sha256sum "$1" | cut -d' ' -f1)
+    cp "$1" "$image/blobs/sha256/$d"
+    echo "sha256:$d $(stat -c %s "$1")"
+}
+tar --numeric-owner -C "$root" -cf "$demo/layer.tar" .
+diff_id=$(sha256sum "$demo/layer.tar" | cut -d' ' -f1)
+gzip -1 -c "$demo/layer.tar" > "$demo/layer.tar.gz"
+read -r layer layer_size <<<"$(add_blob "$demo/layer.tar.gz")"
+printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$diff_id" > "$demo/config.json"
+read -r config config_size <<<"$(add_blob "$demo/config.json")"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%s}]}' \
+    "$config" "$config_size" "$layer" "$layer_size" > "$demo/manifest.json"
+read -r manifest manifest_size <<<"$(add_blob "$demo/manifest.json")"
+echo '{"imageLayoutVersion":"1.0.0"}' > "$image/oci-layout"
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"latest"}}]}' \
+    "$manifest" "$manifest_size" > "$image/index.json"
+
 bin=target/debug/auroraboot
 set -x
 "$bin" --plugin-dir "$demo/plugins" plugins list
 "$bin" --plugin-dir "$demo/plugins" \
-    --set container_image="dir://$PWD/$root" \
+    --set container_image="oci-layout://$PWD/$image:latest" \
     --set state_dir="$PWD/$demo/state" \
     --set disable_netboot=true --set disable_http_server=true \
     --set github.user=mudler --set kairos.password=kairos \
@@ -59,7 +83,7 @@ set -x
 set +x
 echo
 echo "== $demo/state:"
-find "$demo/state" -type f | sort
+find "$demo/state" -maxdepth 2 -type f -not -path "*/rootfs/*" | sort
 echo "== embedded cloud-config ($demo/state/config.yaml):"
 cat "$demo/state/config.yaml"
 echo "== archive listing:"
