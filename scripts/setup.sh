@@ -14,7 +14,7 @@ packages=(
     ca-certificates curl git gcc make pkg-config
     tar gzip xz-utils zstd findutils coreutils diffutils
     docker-registry skopeo docker.io umoci python3
-    ovmf busybox-static linux-image-cloud-amd64 cpio kmod xorriso
+    ovmf busybox-static linux-image-cloud-amd64 cpio kmod xorriso squashfs-tools
 )
 # QEMU must match the qemu-utils 10.0 from bookworm-backports the machine
 # ships (bookworm's 7.2 would replace it), so it comes from backports.

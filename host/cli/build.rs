@@ -6,8 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The package name of a plugin crate that is ready to ship: one whose
+/// manifest does not say `builtin = false` under
+/// `[package.metadata.auroraboot]` (work in progress stays out).
 fn package_name(manifest: &Path) -> Option<String> {
     let text = std::fs::read_to_string(manifest).ok()?;
+    if text.contains("[package.metadata.auroraboot]") && text.contains("builtin = false") {
+        return None;
+    }
     let package = text.split("[package]").nth(1)?;
     package.lines().find_map(|line| {
         let value = line.trim().strip_prefix("name")?.trim().strip_prefix('=')?;
