@@ -2,6 +2,7 @@
 
 WASM_TARGET := wasm32-wasip2
 EXAMPLE_PLUGINS := -p rootfs-tarball
+BUILTIN_PLUGINS := -p iso-plugin
 TEST_PLUGINS := -p test-plugin-hostile -p test-plugin-wrong-api -p test-plugin-no-exports
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
@@ -23,7 +24,7 @@ demo: plugins build
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy --target $(WASM_TARGET) -p auroraboot-sdk $(EXAMPLE_PLUGINS) $(TEST_PLUGINS) -- -D warnings
+	$(CARGO) clippy --target $(WASM_TARGET) -p auroraboot-sdk $(BUILTIN_PLUGINS) $(EXAMPLE_PLUGINS) $(TEST_PLUGINS) -- -D warnings
 
 test: plugins lint
 	$(CARGO) test

@@ -318,7 +318,7 @@ fn sources_and_outputs_are_checked_before_any_work() {
         .args(["--set", &set_state, "--output", "rootfs-tarball"])
         .run()
         .failure()
-        .stderr_has("unknown output 'rootfs-tarball'; available outputs: none");
+        .stderr_has("unknown output 'rootfs-tarball'; available outputs: squashfs");
     let plugins = sb.plugin_dir("plugins", &["rootfs-tarball"]);
     sb.auroraboot()
         .arg("--plugin-dir")
@@ -326,7 +326,7 @@ fn sources_and_outputs_are_checked_before_any_work() {
         .args(["--set", &set_state, "--output", "rootfs-tarball,iso"])
         .run()
         .failure()
-        .stderr_has("unknown output 'iso'; available outputs: rootfs-tarball");
+        .stderr_has("unknown output 'iso'; available outputs: rootfs-tarball, squashfs");
     sb.auroraboot()
         .arg("--plugin-dir")
         .arg(&plugins)

@@ -1,5 +1,12 @@
-//! The ISO output plugin, in progress: so far the squashfs writer that lays
-//! out the live ISO's `rootfs.squashfs` inside the sandbox. It becomes a
-//! built-in (and a component) once the ISO layout and boot records exist.
+//! The built-in `iso` plugin. Today it provides the `squashfs` output: the
+//! rootfs as `kairos.squashfs`, the image a live ISO and netboot boot from
+//! (what upstream serves as `<prefix>.squashfs`), written inside the
+//! sandbox with block compression done by the host's `codec`. The ISO
+//! output itself builds on it.
 
 pub mod squashfs;
+
+// The component (exports, host imports) exists only in the wasm build;
+// natively this crate is the squashfs writer's library, for its tests.
+#[cfg(target_arch = "wasm32")]
+mod plugin;

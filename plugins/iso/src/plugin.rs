@@ -1,0 +1,191 @@
+//! The plugin itself (wasm only): outputs, settings, and the bridges from
+//! SDK handles and the host codec to the squashfs writer.
+
+use crate::squashfs::{self, Compression, Compressor, Entry, Kind, Source};
+use auroraboot_sdk::{
+    BuildRequest, Dir, EntryKind, OutputInfo, Plugin, PluginInfo, Report, codec, log, progress,
+    register_plugin,
+};
+use std::io::{self, Read};
+
+const SQUASHFS_OUTPUT: &str = "squashfs";
+const SQUASHFS_FILE: &str = "kairos.squashfs";
+/// mksquashfs `-b 1024k`, as upstream builds the live squashfs.
+const BLOCK_SIZE: u32 = 1 << 20;
+
+struct Iso;
+
+impl Plugin for Iso {
+    fn info() -> PluginInfo {
+        PluginInfo::new("iso", env!("CARGO_PKG_VERSION"))
+            .output(
+                OutputInfo::new(
+                    SQUASHFS_OUTPUT,
+                    "The rootfs as a squashfs image (what live ISOs and netboot boot)",
+                    SQUASHFS_FILE,
+                )
+                .in_directory("netboot"),
+            )
+            .setting("iso")
+    }
+
+    fn build(request: BuildRequest) -> Result<Report, String> {
+        let compression = match request
+            .settings
+            .get_str("iso.squashfs_compression")
+            .as_deref()
+        {
+            None | Some("gzip") => Compression::Gzip,
+            Some("zstd") => Compression::Zstd,
+            Some(other) => {
+                return Err(format!(
+                    "iso.squashfs_compression: '{other}' is not supported (gzip, zstd)"
+                ));
+            }
+        };
+        let entries = walk(&request.rootfs).map_err(|e| format!("reading the rootfs: {e}"))?;
+        log::info(&format!("{} entries in the rootfs", entries.len()));
+        let output = request
+            .create_output(SQUASHFS_OUTPUT, SQUASHFS_FILE)
+            .map_err(|e| e.to_string())?;
+        let mut writer = output.writer();
+        let size = squashfs::write(
+            &mut writer,
+            entries,
+            &mut Rootfs(&request.rootfs),
+            &mut HostCodec(compression),
+            compression,
+            BLOCK_SIZE,
+            progress,
+        )
+        .map_err(|e| format!("writing {SQUASHFS_FILE}: {e}"))?;
+        io::Write::flush(&mut writer).map_err(|e| format!("writing {SQUASHFS_FILE}: {e}"))?;
+        Ok(Report::new(
+            [SQUASHFS_FILE],
+            format!("{SQUASHFS_FILE}: {size} bytes"),
+        ))
+    }
+}
+
+register_plugin!(Iso);
+
+/// Block compression through the host's `codec` service.
+struct HostCodec(Compression);
+
+impl Compressor for HostCodec {
+    fn compress(&mut self, blocks: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> {
+        let algorithm = match self.0 {
+            Compression::Gzip => codec::Algorithm::Zlib,
+            Compression::Zstd => codec::Algorithm::Zstd,
+        };
+        // The codec takes at most 256 blocks / 64 MiB a call.
+        let mut out = Vec::with_capacity(blocks.len());
+        let mut start = 0;
+        while start < blocks.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < blocks.len() && end - start < 256 && bytes + blocks[end].len() <= 64 << 20 {
+                bytes += blocks[end].len();
+                end += 1;
+            }
+            out.extend(
+                codec::compress(algorithm, None, &blocks[start..end.max(start + 1)])
+                    .map_err(io::Error::other)?,
+            );
+            start = end.max(start + 1);
+        }
+        Ok(out)
+    }
+}
+
+/// File contents read through the rootfs handle.
+struct Rootfs<'a>(&'a Dir);
+
+impl Source for Rootfs<'_> {
+    fn open(&mut self, path: &str) -> io::Result<Box<dyn Read + '_>> {
+        let file = self.0.open_file(path)?;
+        Ok(Box::new(OwnedReader { file, pos: 0 }))
+    }
+}
+
+/// A reader owning its file handle (the SDK's `FileReader` borrows one).
+struct OwnedReader {
+    file: auroraboot_sdk::File,
+    pos: u64,
+}
+
+impl Read for OwnedReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let want = out.len().min(auroraboot_sdk::max_read() as usize) as u32;
+        let bytes = self.file.read_at(self.pos, want)?;
+        out[..bytes.len()].copy_from_slice(&bytes);
+        self.pos += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+}
+
+/// Linux `dev_t` split.
+fn split_device(dev: u64) -> (u32, u32) {
+    let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff);
+    let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff);
+    (major as u32, minor as u32)
+}
+
+/// Every entry of the rootfs, depth first.
+fn walk(root: &Dir) -> Result<Vec<Entry>, auroraboot_sdk::Error> {
+    let meta = root.stat(".")?;
+    let mut entries = vec![Entry {
+        path: String::new(),
+        kind: Kind::Dir,
+        mode: (meta.mode & 0o7777) as u16,
+        uid: meta.uid,
+        gid: meta.gid,
+        mtime: meta.mtime.clamp(0, u32::MAX as i64) as u32,
+        link_group: None,
+    }];
+    walk_into(root, root, "", &mut entries)?;
+    Ok(entries)
+}
+
+fn walk_into(
+    root: &Dir,
+    dir: &Dir,
+    prefix: &str,
+    entries: &mut Vec<Entry>,
+) -> Result<(), auroraboot_sdk::Error> {
+    for child in dir.read_dir()? {
+        let path = format!("{prefix}{}", child.name);
+        let m = &child.meta;
+        let kind = match m.kind {
+            EntryKind::Directory => Kind::Dir,
+            EntryKind::File => Kind::File { size: m.size },
+            EntryKind::Symlink => Kind::Symlink {
+                target: root.read_link(&path)?,
+            },
+            EntryKind::BlockDevice => {
+                let (major, minor) = split_device(m.device);
+                Kind::BlockDevice { major, minor }
+            }
+            EntryKind::CharDevice => {
+                let (major, minor) = split_device(m.device);
+                Kind::CharDevice { major, minor }
+            }
+            EntryKind::Fifo => Kind::Fifo,
+            EntryKind::Socket => Kind::Socket,
+        };
+        entries.push(Entry {
+            path: path.clone(),
+            link_group: (m.kind == EntryKind::File && m.nlink > 1).then_some(m.inode),
+            kind: kind.clone(),
+            mode: (m.mode & 0o7777) as u16,
+            uid: m.uid,
+            gid: m.gid,
+            mtime: m.mtime.clamp(0, u32::MAX as i64) as u32,
+        });
+        if kind == Kind::Dir {
+            let sub = dir.open_dir(&child.name)?;
+            walk_into(root, &sub, &format!("{path}/"), entries)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! The built-in `iso` plugin's `squashfs` output, end to end: found with no
+//! plugin directory (embedded in the binary), built from the fixture image,
+//! checked by unsquashfs and mounted by the Linux kernel in QEMU.
+
+use auroraboot_tests::qemu::{Firmware, Medium, boot};
+use auroraboot_tests::{RunExt, Sandbox, fixture};
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn the_builtin_plugin_is_listed_without_any_plugin_directory() {
+    let run = Sandbox::new()
+        .auroraboot()
+        .args(["plugins", "list"])
+        .run()
+        .success();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("iso "))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(
+        line.contains("squashfs") && line.contains("built-in (builtin:iso_plugin.wasm)"),
+        "{line}"
+    );
+}
+
+fn build(sb: &Sandbox, rootfs: &std::path::Path, extra: &[&str]) -> std::path::PathBuf {
+    sb.auroraboot()
+        .args([
+            "--output",
+            "squashfs",
+            "--set",
+            "disable_netboot=true",
+            "--set",
+            "disable_http_server=true",
+        ])
+        .arg("--set")
+        .arg(format!("container_image=dir://{}", rootfs.display()))
+        .arg("--set")
+        .arg(format!("state_dir={}", sb.state_dir().display()))
+        .args(extra)
+        .run()
+        .success()
+        .stderr_has("kairos.squashfs");
+    sb.state_dir().join("netboot/kairos.squashfs")
+}
+
+#[test]
+fn the_squashfs_output_is_read_by_unsquashfs_and_the_kernel() {
+    let sb = Sandbox::new();
+    let rootfs = sb.path("rootfs");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(fixture::rootfs())
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let config = "#cloud-config\nhostname: from-the-squashfs-output\n";
+    std::fs::write(rootfs.join("config.yaml"), config).unwrap();
+
+    let image = build(&sb, &rootfs, &[]);
+    let check = Command::new("sha256sum")
+        .arg("-c")
+        .arg("kairos.squashfs.sha256")
+        .current_dir(image.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(check.status.success());
+    let list = Command::new("unsquashfs")
+        .arg("-lln")
+        .arg(&image)
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        list.contains("squashfs-root/boot/vmlinuz -> vmlinuz-")
+            && list.contains("squashfs-root/etc/kairos-release"),
+        "{list}"
+    );
+    let stat = String::from_utf8_lossy(
+        &Command::new("unsquashfs")
+            .arg("-s")
+            .arg(&image)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        stat.contains("Compression gzip") && stat.contains("Block size 1048576"),
+        "{stat}"
+    );
+
+    let boot_dir = fixture::rootfs().join("boot");
+    let console = boot(
+        Firmware::SeaBios,
+        &[
+            Medium::Kernel {
+                kernel: boot_dir.join(std::fs::read_link(boot_dir.join("vmlinuz")).unwrap()),
+                initrd: boot_dir.join(std::fs::read_link(boot_dir.join("initrd")).unwrap()),
+                append: "console=ttyS0".into(),
+            },
+            Medium::Disk {
+                path: image,
+                format: "raw".into(),
+            },
+        ],
+        &sb.path("serial.log"),
+        Duration::from_secs(180),
+    );
+    assert!(
+        console.has("CLOUD-CONFIG-SOURCE: /dev/vda:/config.yaml"),
+        "{}",
+        console.text
+    );
+    assert_eq!(console.cloud_config().as_deref(), Some(config));
+
+    let sb2 = Sandbox::new();
+    let zstd = build(&sb2, &rootfs, &["--set", "iso.squashfs_compression=zstd"]);
+    let stat = String::from_utf8_lossy(
+        &Command::new("unsquashfs")
+            .arg("-s")
+            .arg(&zstd)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(stat.contains("Compression zstd"), "{stat}");
+    sb2.auroraboot()
+        .args([
+            "--output",
+            "squashfs",
+            "--set",
+            "iso.squashfs_compression=lz4",
+        ])
+        .arg("--set")
+        .arg(format!("container_image=dir://{}", rootfs.display()))
+        .arg("--set")
+        .arg(format!("state_dir={}", sb2.path("state-lz4").display()))
+        .run()
+        .failure()
+        .stderr_has("iso.squashfs_compression: 'lz4' is not supported (gzip, zstd)");
+}
