@@ -342,7 +342,7 @@ fn sources_and_outputs_are_checked_before_any_work() {
         .args(["--set", "flavor=rockylinux", "--set", "flavor_release=9", "--set", "release_base_url=http://127.0.0.1:9/gh"])
         .run()
         .failure()
-        .stderr_has("(http://127.0.0.1:9/gh/kairos-io/kairos/releases/download/v2.4.2/kairos-rockylinux-9-core-amd64-generic-v2.4.2.iso) needs the ISO plugin");
+        .stderr_has("(http://127.0.0.1:9/gh/kairos-io/kairos/releases/download/v2.4.2/kairos-rockylinux-9-core-amd64-generic-v2.4.2.iso) needs the ISO output");
     sb.auroraboot()
         .arg("--plugin-dir")
         .arg(&plugins)

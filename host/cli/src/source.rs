@@ -118,7 +118,7 @@ async fn acquire(config: &Config, reuse: bool) -> Result<Acquired> {
             };
             let url = release.url(".iso")?;
             bail!(
-                "building from a release ISO ({url}) needs the ISO plugin, which is not in this version yet; \
+                "building from a release ISO ({url}) needs the ISO output, which is not in this version yet; \
                  use container_image= with a registry reference, docker://, oci-layout://, ocifile://, file:// or dir://"
             );
         }
