@@ -10,7 +10,6 @@ use std::time::Duration;
 const CLOUD_CONFIG: &str = "#cloud-config\nusers:\n  - name: kairos\n    passwd: kairos\nstages:\n  boot:\n    - commands:\n        - if [[ -f /x ]]; then echo ok; fi\n";
 
 fn boot_with_cd(firmware: Firmware) {
-    let rootfs = fixture::rootfs();
     let sb = Sandbox::new();
     sb.write("cd/config.yaml", CLOUD_CONFIG);
     let iso = sb.path("config.iso");
@@ -25,17 +24,10 @@ fn boot_with_cd(firmware: Firmware) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let boot_dir = rootfs.join("boot");
-    let kernel = boot_dir.join(std::fs::read_link(boot_dir.join("vmlinuz")).unwrap());
-    let initrd = boot_dir.join(std::fs::read_link(boot_dir.join("initrd")).unwrap());
     let console = boot(
         firmware,
         &[
-            Medium::Kernel {
-                kernel,
-                initrd,
-                append: "console=ttyS0 fixture.test=42".into(),
-            },
+            fixture::kernel_boot("console=ttyS0 fixture.test=42"),
             Medium::Cdrom(iso),
         ],
         &sb.path("serial.log"),

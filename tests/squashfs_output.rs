@@ -92,16 +92,10 @@ fn the_squashfs_output_is_read_by_unsquashfs_and_the_kernel() {
         stat.contains("Compression gzip") && stat.contains("Block size 1048576"),
         "{stat}"
     );
-
-    let boot_dir = fixture::rootfs().join("boot");
     let console = boot(
         Firmware::SeaBios,
         &[
-            Medium::Kernel {
-                kernel: boot_dir.join(std::fs::read_link(boot_dir.join("vmlinuz")).unwrap()),
-                initrd: boot_dir.join(std::fs::read_link(boot_dir.join("initrd")).unwrap()),
-                append: "console=ttyS0".into(),
-            },
+            auroraboot_tests::fixture::kernel_boot("console=ttyS0"),
             Medium::Disk {
                 path: image,
                 format: "raw".into(),

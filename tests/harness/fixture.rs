@@ -214,3 +214,15 @@ pub fn rootfs() -> PathBuf {
     std::fs::write(&done, version).unwrap();
     rootfs
 }
+
+/// Direct kernel boot of the fixture with the given command line.
+pub fn kernel_boot(append: &str) -> crate::qemu::Medium {
+    let boot = rootfs().join("boot");
+    let resolve =
+        |link: &str| boot.join(std::fs::read_link(boot.join(link)).expect("fixture boot symlink"));
+    crate::qemu::Medium::Kernel {
+        kernel: resolve("vmlinuz"),
+        initrd: resolve("initrd"),
+        append: append.to_string(),
+    }
+}

@@ -324,7 +324,6 @@ fn bad_trees_are_refused() {
 #[test]
 fn the_linux_kernel_mounts_it() {
     use auroraboot_tests::qemu::{Firmware, Medium, boot};
-    let rootfs = auroraboot_tests::fixture::rootfs();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     tree(&root);
@@ -343,15 +342,10 @@ fn the_linux_kernel_mounts_it() {
     )
     .unwrap();
     drop(file);
-    let boot_dir = rootfs.join("boot");
     let console = boot(
         Firmware::SeaBios,
         &[
-            Medium::Kernel {
-                kernel: boot_dir.join(std::fs::read_link(boot_dir.join("vmlinuz")).unwrap()),
-                initrd: boot_dir.join(std::fs::read_link(boot_dir.join("initrd")).unwrap()),
-                append: "console=ttyS0".into(),
-            },
+            auroraboot_tests::fixture::kernel_boot("console=ttyS0"),
             Medium::Disk {
                 path: image,
                 format: "raw".into(),
