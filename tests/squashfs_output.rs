@@ -46,6 +46,42 @@ fn build(sb: &Sandbox, rootfs: &std::path::Path, extra: &[&str]) -> std::path::P
     sb.state_dir().join("netboot/kairos.squashfs")
 }
 
+/// unsquashfs reports `compression`, and the kernel mounts `image` and
+/// reads `config` from it.
+fn assert_mounted(sb: &Sandbox, image: &std::path::Path, compression: &str, config: &str) {
+    let stat = String::from_utf8_lossy(
+        &Command::new("unsquashfs")
+            .arg("-s")
+            .arg(image)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        stat.contains(&format!("Compression {compression}")) && stat.contains("Block size 1048576"),
+        "{stat}"
+    );
+    let console = boot(
+        Firmware::SeaBios,
+        &[
+            auroraboot_tests::fixture::kernel_boot("console=ttyS0"),
+            Medium::Disk {
+                path: image.to_path_buf(),
+                format: "raw".into(),
+            },
+        ],
+        &sb.path("serial.log"),
+        Duration::from_secs(180),
+    );
+    assert!(
+        console.has("CLOUD-CONFIG-SOURCE: /dev/vda:/config.yaml"),
+        "{}",
+        console.text
+    );
+    assert_eq!(console.cloud_config().as_deref(), Some(config));
+}
+
 #[test]
 fn the_squashfs_output_is_read_by_unsquashfs_and_the_kernel() {
     let sb = Sandbox::new();
@@ -79,37 +115,13 @@ fn the_squashfs_output_is_read_by_unsquashfs_and_the_kernel() {
             && list.contains("squashfs-root/etc/kairos-release"),
         "{list}"
     );
-    let stat = String::from_utf8_lossy(
-        &Command::new("unsquashfs")
-            .arg("-s")
-            .arg(&image)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .into_owned();
-    assert!(
-        stat.contains("Compression gzip") && stat.contains("Block size 1048576"),
-        "{stat}"
-    );
-    let console = boot(
-        Firmware::SeaBios,
-        &[
-            auroraboot_tests::fixture::kernel_boot("console=ttyS0"),
-            Medium::Disk {
-                path: image,
-                format: "raw".into(),
-            },
-        ],
-        &sb.path("serial.log"),
-        Duration::from_secs(180),
-    );
-    assert!(
-        console.has("CLOUD-CONFIG-SOURCE: /dev/vda:/config.yaml"),
-        "{}",
-        console.text
-    );
-    assert_eq!(console.cloud_config().as_deref(), Some(config));
+    assert_mounted(&sb, &image, "gzip", config);
+
+    // Every compression the kernel reads: xz is the demanding one (CRC32
+    // check, dictionary within the block size).
+    let sb_xz = Sandbox::new();
+    let xz = build(&sb_xz, &rootfs, &["--set", "iso.squashfs_compression=xz"]);
+    assert_mounted(&sb_xz, &xz, "xz", config);
 
     let sb2 = Sandbox::new();
     let zstd = build(&sb2, &rootfs, &["--set", "iso.squashfs_compression=zstd"]);
@@ -136,5 +148,5 @@ fn the_squashfs_output_is_read_by_unsquashfs_and_the_kernel() {
         .arg(format!("state_dir={}", sb2.path("state-lz4").display()))
         .run()
         .failure()
-        .stderr_has("iso.squashfs_compression: 'lz4' is not supported (gzip, zstd)");
+        .stderr_has("iso.squashfs_compression: 'lz4' is not supported (gzip, xz, zstd)");
 }

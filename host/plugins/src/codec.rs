@@ -63,7 +63,21 @@ fn compress_one(algorithm: Algorithm, level: u32, block: &[u8]) -> std::io::Resu
             e.finish()
         }
         Algorithm::Xz => {
-            let mut e = xz2::write::XzEncoder::new(out, level);
+            // A CRC32 check and a dictionary no larger than the block (at
+            // least 4 KiB): what the Linux kernel's xz decoder (squashfs,
+            // initramfs) accepts; a block this size gains nothing from more.
+            let dict = (block.len().max(4096) as u32)
+                .next_power_of_two()
+                .min(64 << 20);
+            let mut lzma =
+                xz2::stream::LzmaOptions::new_preset(level).map_err(std::io::Error::other)?;
+            lzma.dict_size(dict);
+            let mut filters = xz2::stream::Filters::new();
+            filters.lzma2(&lzma);
+            let stream =
+                xz2::stream::Stream::new_stream_encoder(&filters, xz2::stream::Check::Crc32)
+                    .map_err(std::io::Error::other)?;
+            let mut e = xz2::write::XzEncoder::new_stream(out, stream);
             e.write_all(block)?;
             e.finish()
         }

@@ -36,10 +36,11 @@ impl Plugin for Iso {
             .as_deref()
         {
             None | Some("gzip") => Compression::Gzip,
+            Some("xz") => Compression::Xz,
             Some("zstd") => Compression::Zstd,
             Some(other) => {
                 return Err(format!(
-                    "iso.squashfs_compression: '{other}' is not supported (gzip, zstd)"
+                    "iso.squashfs_compression: '{other}' is not supported (gzip, xz, zstd)"
                 ));
             }
         };
@@ -76,6 +77,7 @@ impl Compressor for HostCodec {
     fn compress(&mut self, blocks: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> {
         let algorithm = match self.0 {
             Compression::Gzip => codec::Algorithm::Zlib,
+            Compression::Xz => codec::Algorithm::Xz,
             Compression::Zstd => codec::Algorithm::Zstd,
         };
         // The codec takes at most 256 blocks / 64 MiB a call.

@@ -25,6 +25,8 @@ const UNCOMPRESSED_METADATA: u16 = 0x8000;
 pub enum Compression {
     /// zlib streams (squashfs "gzip", id 1).
     Gzip,
+    /// xz streams (id 4), CRC32-checked, dictionary at most the block size.
+    Xz,
     /// zstd frames (id 6).
     Zstd,
 }
@@ -33,6 +35,7 @@ impl Compression {
     fn id(self) -> u16 {
         match self {
             Compression::Gzip => 1,
+            Compression::Xz => 4,
             Compression::Zstd => 6,
         }
     }
