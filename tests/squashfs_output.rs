@@ -150,3 +150,41 @@ fn the_squashfs_output_is_read_by_unsquashfs_and_the_kernel() {
         .failure()
         .stderr_has("iso.squashfs_compression: 'lz4' is not supported (gzip, xz, zstd)");
 }
+
+#[test]
+fn iso_overlay_rootfs_is_merged_into_the_squashfs() {
+    let sb = Sandbox::new();
+    sb.write("overlay/etc/os-release", "NAME=\"overlaid\"\n");
+    sb.write("overlay/opt/extra/readme.txt", "from the overlay\n");
+    let overlay = format!("iso.overlay_rootfs={}", sb.path("overlay").display());
+    let image = build(&sb, &fixture::rootfs(), &["--set", &overlay]);
+    let cat = |path: &str| {
+        let out = Command::new("unsquashfs")
+            .arg("-cat")
+            .arg(&image)
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(cat("etc/os-release"), "NAME=\"overlaid\"\n");
+    assert_eq!(cat("opt/extra/readme.txt"), "from the overlay\n");
+    assert!(
+        cat("etc/kairos-release").contains("KAIROS_FLAVOR=\"fixture\""),
+        "the rootfs's own files stay"
+    );
+    sb.auroraboot()
+        .args(["--output", "squashfs", "--set", "iso.overlay_rootfs=/no/such/dir"])
+        .arg("--set")
+        .arg(format!("container_image=dir://{}", fixture::rootfs().display()))
+        .arg("--set")
+        .arg(format!("state_dir={}", sb.path("state2").display()))
+        .run()
+        .failure()
+        .stderr_has("iso.overlay_rootfs: directory '/no/such/dir' not found (from --set iso.overlay_rootfs=/no/such/dir)");
+}

@@ -6,6 +6,7 @@ use auroraboot_sdk::{
     BuildRequest, Dir, EntryKind, OutputInfo, Plugin, PluginInfo, Report, codec, log, progress,
     register_plugin,
 };
+use std::collections::HashSet;
 use std::io::{self, Read};
 
 const SQUASHFS_OUTPUT: &str = "squashfs";
@@ -44,7 +45,19 @@ impl Plugin for Iso {
                 ));
             }
         };
-        let entries = walk(&request.rootfs).map_err(|e| format!("reading the rootfs: {e}"))?;
+        let mut entries =
+            walk(&request.rootfs, 0).map_err(|e| format!("reading the rootfs: {e}"))?;
+        let overlay = request.asset("rootfs-overlay");
+        let mut from_overlay = HashSet::new();
+        if let Some(overlay) = overlay {
+            let extra = walk(overlay, OVERLAY_LINKS)
+                .map_err(|e| format!("reading iso.overlay_rootfs: {e}"))?;
+            log::info(&format!(
+                "merging {} entries of iso.overlay_rootfs",
+                extra.len().saturating_sub(1)
+            ));
+            from_overlay = merge(&mut entries, extra);
+        }
         log::info(&format!("{} entries in the rootfs", entries.len()));
         let output = request
             .create_output(SQUASHFS_OUTPUT, SQUASHFS_FILE)
@@ -53,7 +66,11 @@ impl Plugin for Iso {
         let size = squashfs::write(
             &mut writer,
             entries,
-            &mut Rootfs(&request.rootfs),
+            &mut Trees {
+                rootfs: &request.rootfs,
+                overlay,
+                from_overlay: &from_overlay,
+            },
             &mut HostCodec(compression),
             compression,
             BLOCK_SIZE,
@@ -100,14 +117,51 @@ impl Compressor for HostCodec {
     }
 }
 
-/// File contents read through the rootfs handle.
-struct Rootfs<'a>(&'a Dir);
+/// Hard-link groups of the overlay are kept apart from the rootfs's
+/// (inode numbers of two trees can coincide).
+const OVERLAY_LINKS: u64 = 1 << 63;
 
-impl Source for Rootfs<'_> {
+/// File contents read through the rootfs handle, or the overlay's for the
+/// paths it provides.
+struct Trees<'a> {
+    rootfs: &'a Dir,
+    overlay: Option<&'a Dir>,
+    from_overlay: &'a HashSet<String>,
+}
+
+impl Source for Trees<'_> {
     fn open(&mut self, path: &str) -> io::Result<Box<dyn Read + '_>> {
-        let file = self.0.open_file(path)?;
+        let dir = match self.overlay {
+            Some(overlay) if self.from_overlay.contains(path) => overlay,
+            _ => self.rootfs,
+        };
+        let file = dir.open_file(path)?;
         Ok(Box::new(OwnedReader { file, pos: 0 }))
     }
+}
+
+/// Lays `overlay` over `base` as a copy onto the rootfs would: an overlay
+/// entry replaces the same path (a directory keeps the base's content it
+/// does not override; anything else replaces the whole base subtree).
+/// Returns the paths whose content now comes from the overlay.
+fn merge(base: &mut Vec<Entry>, overlay: Vec<Entry>) -> HashSet<String> {
+    let mut from_overlay = HashSet::new();
+    for entry in overlay {
+        if entry.path.is_empty() {
+            continue;
+        }
+        let is_dir = entry.kind == Kind::Dir;
+        if !is_dir {
+            let subtree = format!("{}/", entry.path);
+            base.retain(|e| !e.path.starts_with(&subtree));
+        }
+        from_overlay.insert(entry.path.clone());
+        match base.iter_mut().find(|e| e.path == entry.path) {
+            Some(existing) => *existing = entry,
+            None => base.push(entry),
+        }
+    }
+    from_overlay
 }
 
 /// A reader owning its file handle (the SDK's `FileReader` borrows one).
@@ -133,8 +187,9 @@ fn split_device(dev: u64) -> (u32, u32) {
     (major as u32, minor as u32)
 }
 
-/// Every entry of the rootfs, depth first.
-fn walk(root: &Dir) -> Result<Vec<Entry>, auroraboot_sdk::Error> {
+/// Every entry of a tree, depth first; hard-link groups are offset by
+/// `links` to keep trees apart.
+fn walk(root: &Dir, links: u64) -> Result<Vec<Entry>, auroraboot_sdk::Error> {
     let meta = root.stat(".")?;
     let mut entries = vec![Entry {
         path: String::new(),
@@ -145,7 +200,7 @@ fn walk(root: &Dir) -> Result<Vec<Entry>, auroraboot_sdk::Error> {
         mtime: meta.mtime.clamp(0, u32::MAX as i64) as u32,
         link_group: None,
     }];
-    walk_into(root, root, "", &mut entries)?;
+    walk_into(root, root, "", links, &mut entries)?;
     Ok(entries)
 }
 
@@ -153,6 +208,7 @@ fn walk_into(
     root: &Dir,
     dir: &Dir,
     prefix: &str,
+    links: u64,
     entries: &mut Vec<Entry>,
 ) -> Result<(), auroraboot_sdk::Error> {
     for child in dir.read_dir()? {
@@ -177,7 +233,7 @@ fn walk_into(
         };
         entries.push(Entry {
             path: path.clone(),
-            link_group: (m.kind == EntryKind::File && m.nlink > 1).then_some(m.inode),
+            link_group: (m.kind == EntryKind::File && m.nlink > 1).then_some(m.inode | links),
             kind: kind.clone(),
             mode: (m.mode & 0o7777) as u16,
             uid: m.uid,
@@ -186,7 +242,7 @@ fn walk_into(
         });
         if kind == Kind::Dir {
             let sub = dir.open_dir(&child.name)?;
-            walk_into(root, &sub, &format!("{path}/"), entries)?;
+            walk_into(root, &sub, &format!("{path}/"), links, entries)?;
         }
     }
     Ok(())
