@@ -5,16 +5,41 @@ use crate::{File, Output};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 /// Buffered `Read + Seek` over a [`File`] handle (reads in chunks of the
-/// host's maximum read size).
+/// host's maximum read size); it borrows the handle ([`File::reader`]) or
+/// owns it ([`File::into_reader`]).
 pub struct FileReader<'a> {
-    file: &'a File,
+    file: FileRef<'a>,
     pos: u64,
     buf: Vec<u8>,
     buf_start: u64,
 }
 
+enum FileRef<'a> {
+    Borrowed(&'a File),
+    Owned(File),
+}
+
+impl std::ops::Deref for FileRef<'_> {
+    type Target = File;
+
+    fn deref(&self) -> &File {
+        match self {
+            FileRef::Borrowed(f) => f,
+            FileRef::Owned(f) => f,
+        }
+    }
+}
+
 impl<'a> FileReader<'a> {
     pub(crate) fn new(file: &'a File) -> Self {
+        Self::over(FileRef::Borrowed(file))
+    }
+
+    pub(crate) fn owning(file: File) -> FileReader<'static> {
+        FileReader::over(FileRef::Owned(file))
+    }
+
+    fn over(file: FileRef<'a>) -> Self {
         FileReader {
             file,
             pos: 0,

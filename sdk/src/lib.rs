@@ -365,6 +365,22 @@ impl File {
     pub fn reader(&self) -> FileReader<'_> {
         FileReader::new(self)
     }
+
+    /// The same, owning the handle (e.g. to return it as a `Box<dyn Read>`).
+    pub fn into_reader(self) -> FileReader<'static> {
+        FileReader::owning(self)
+    }
+}
+
+impl Metadata {
+    /// `(major, minor)` of a device node's `device` number (Linux `dev_t`
+    /// encoding, as glibc's `gnu_dev_major`/`gnu_dev_minor`).
+    pub fn device_numbers(&self) -> (u32, u32) {
+        let dev = self.device;
+        let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff);
+        let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff);
+        (major as u32, minor as u32)
+    }
 }
 
 /// Where an output's artifacts are created.

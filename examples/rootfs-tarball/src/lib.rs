@@ -134,7 +134,7 @@ impl Plugin for RootfsTarball {
                     } else {
                         tar::EntryType::Char
                     });
-                    let (major, minor) = split_device(meta.device);
+                    let (major, minor) = meta.device_numbers();
                     header.set_device_major(major).map_err(|e| e.to_string())?;
                     header.set_device_minor(minor).map_err(|e| e.to_string())?;
                     tar.append_data(&mut header, &name, io::empty())
@@ -192,13 +192,6 @@ fn walk_into(
         }
     }
     Ok(())
-}
-
-/// Linux `dev_t` encoding (glibc's `gnu_dev_major`/`gnu_dev_minor`).
-fn split_device(dev: u64) -> (u32, u32) {
-    let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff);
-    let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff);
-    (major as u32, minor as u32)
 }
 
 /// A `Write` that cuts the stream into 1 MiB blocks, has the host gzip them

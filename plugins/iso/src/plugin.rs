@@ -135,8 +135,7 @@ impl Source for Trees<'_> {
             Some(overlay) if self.from_overlay.contains(path) => overlay,
             _ => self.rootfs,
         };
-        let file = dir.open_file(path)?;
-        Ok(Box::new(OwnedReader { file, pos: 0 }))
+        Ok(Box::new(dir.open_file(path)?.into_reader()))
     }
 }
 
@@ -162,29 +161,6 @@ fn merge(base: &mut Vec<Entry>, overlay: Vec<Entry>) -> HashSet<String> {
         }
     }
     from_overlay
-}
-
-/// A reader owning its file handle (the SDK's `FileReader` borrows one).
-struct OwnedReader {
-    file: auroraboot_sdk::File,
-    pos: u64,
-}
-
-impl Read for OwnedReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let want = out.len().min(auroraboot_sdk::max_read() as usize) as u32;
-        let bytes = self.file.read_at(self.pos, want)?;
-        out[..bytes.len()].copy_from_slice(&bytes);
-        self.pos += bytes.len() as u64;
-        Ok(bytes.len())
-    }
-}
-
-/// Linux `dev_t` split.
-fn split_device(dev: u64) -> (u32, u32) {
-    let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0000_0fff);
-    let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0x0000_00ff);
-    (major as u32, minor as u32)
 }
 
 /// Every entry of a tree, depth first; hard-link groups are offset by
@@ -221,11 +197,11 @@ fn walk_into(
                 target: root.read_link(&path)?,
             },
             EntryKind::BlockDevice => {
-                let (major, minor) = split_device(m.device);
+                let (major, minor) = m.device_numbers();
                 Kind::BlockDevice { major, minor }
             }
             EntryKind::CharDevice => {
-                let (major, minor) = split_device(m.device);
+                let (major, minor) = m.device_numbers();
                 Kind::CharDevice { major, minor }
             }
             EntryKind::Fifo => Kind::Fifo,
