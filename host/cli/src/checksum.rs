@@ -16,6 +16,7 @@ pub fn write_sha256(artifact: &Path) -> Result<PathBuf> {
     let mut target = artifact.as_os_str().to_owned();
     target.push(".sha256");
     let target = PathBuf::from(target);
-    crate::fsutil::write_atomically(&target, line.as_bytes(), 0o644)?;
+    auroraboot_fetch::write_atomically(&target, line.as_bytes(), 0o644)
+        .with_context(|| format!("writing {}", target.display()))?;
     Ok(target)
 }

@@ -5,7 +5,6 @@ mod builtins {
 }
 mod checksum;
 mod cli;
-mod fsutil;
 mod inputs;
 mod plugins_cmd;
 mod progress;

@@ -163,11 +163,9 @@ pub async fn run(
         .cloud_config()
         .map(|c| c.text.clone())
         .unwrap_or_default();
-    crate::fsutil::write_atomically(
-        &config.state_dir.join("config.yaml"),
-        cloud_config.as_bytes(),
-        0o600,
-    )?;
+    let config_yaml = config.state_dir.join("config.yaml");
+    auroraboot_fetch::write_atomically(&config_yaml, cloud_config.as_bytes(), 0o600)
+        .with_context(|| format!("writing {}", config_yaml.display()))?;
 
     let limits = limits(&config);
     let progress = Arc::new(Progress::new());

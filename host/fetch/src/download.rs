@@ -55,6 +55,29 @@ fn sidecar(path: &Path, ext: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// Writes `bytes` to a temporary sibling with `mode`, flushed to disk,
+/// then renames it over `path`: readers see the old file or the new one,
+/// never half of one. Nothing is left behind on failure.
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let temp = sidecar(path, &format!(".partial-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&temp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
 /// The sha256 of a file, as lowercase hex.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
@@ -191,7 +214,8 @@ impl Downloader {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        std::fs::write(&recorded, format!("{actual}  {name}\n")).map_err(io_err(&recorded))?;
+        write_atomically(&recorded, format!("{actual}  {name}\n").as_bytes(), 0o644)
+            .map_err(io_err(&recorded))?;
         Ok(true)
     }
 

@@ -6,5 +6,5 @@
 mod download;
 mod release;
 
-pub use download::{DownloadError, Downloader, Progress, sha256_file};
+pub use download::{DownloadError, Downloader, Progress, sha256_file, write_atomically};
 pub use release::{Release, ReleaseError};

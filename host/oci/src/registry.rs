@@ -10,6 +10,7 @@
 //! credential helpers), else the pull is anonymous.
 
 use crate::image::{Descriptor, Manifest, choose_platform};
+use auroraboot_fetch::write_atomically;
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::manifest::OciDescriptor;
@@ -228,7 +229,7 @@ impl Puller {
                             "manifest digest mismatch: expected {digest}, got {actual}"
                         )));
                     }
-                    write_atomically(&self.blob_path(&digest)?, &bytes)
+                    write_atomically(&self.blob_path(&digest)?, &bytes, 0o644)
                         .map_err(|e| self.fail(format!("storing the manifest: {e}")))?;
                     return Ok((bytes.to_vec(), digest));
                 }
@@ -382,8 +383,9 @@ impl Puller {
         write_atomically(
             &self.layout.join("oci-layout"),
             br#"{"imageLayoutVersion":"1.0.0"}"#,
+            0o644,
         )
-        .and_then(|()| write_atomically(&index_path, index.to_string().as_bytes()))
+        .and_then(|()| write_atomically(&index_path, index.to_string().as_bytes(), 0o644))
         .map_err(|e| self.fail(format!("writing {}: {e}", index_path.display())))
     }
 }
@@ -416,12 +418,6 @@ fn is_transient(message: &str) -> bool {
 
 fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(format!("sha256:{}", auroraboot_fetch::sha256_file(path)?))
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&temp, bytes)?;
-    std::fs::rename(&temp, path)
 }
 
 #[cfg(test)]
