@@ -115,22 +115,12 @@ fn unpack_extracts_an_image_into_a_directory() {
     writer.tag(&[(manifest, "application/vnd.oci.image.manifest.v1+json", "v1")]);
     let image = format!("oci-layout://{}:v1", sb.path("layout").display());
     let dest = sb.path("unpacked");
-    let state = format!("state_dir={}", sb.state_dir().display());
-    sb.auroraboot()
-        .args(["unpack", &image])
-        .arg(&dest)
-        .args(["--set", &state])
-        .run()
-        .success();
+    sb.unpack(&image, &dest).success();
     assert_eq!(
         std::fs::read_to_string(dest.join("etc/os-release")).unwrap(),
         "NAME=kairos\n"
     );
-    sb.auroraboot()
-        .args(["unpack", &image])
-        .arg(&dest)
-        .args(["--set", &state])
-        .run()
+    sb.unpack(&image, &dest)
         .failure()
         .stderr_has("is not empty");
     let leftovers: Vec<_> = std::fs::read_dir(sb.dir.path())

@@ -211,18 +211,7 @@ fn rootfs_tarball_matches_gnu_tar_and_is_reproducible() {
         .status()
         .unwrap();
     assert!(status.success());
-    let diff = Command::new("diff")
-        .arg("-r")
-        .args(["--no-dereference", "--exclude=pipe"])
-        .arg(&rootfs)
-        .arg(&extracted)
-        .output()
-        .unwrap();
-    assert!(
-        diff.status.success(),
-        "{}",
-        String::from_utf8_lossy(&diff.stdout)
-    );
+    auroraboot_tests::assert_same_tree(&rootfs, &extracted, "pipe");
 
     // The checksum file verifies with sha256sum.
     let check = Command::new("sha256sum")

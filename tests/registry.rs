@@ -76,13 +76,7 @@ fn a_registry_image_is_pulled_once_then_served_from_the_cache() {
     );
     // ...but `unpack` needs them, and fetches what is missing.
     let dest = sb.path("unpacked");
-    let state = format!("state_dir={}", sb.state_dir().display());
-    sb.auroraboot()
-        .args(["unpack", &image])
-        .arg(&dest)
-        .args(["--set", &state])
-        .run()
-        .success();
+    sb.unpack(&image, &dest).success();
     assert_eq!(
         std::fs::read_to_string(dest.join("etc/hostname")).unwrap(),
         "kairos"

@@ -167,6 +167,16 @@ impl Sandbox {
         cmd
     }
 
+    /// `auroraboot unpack IMAGE DEST` with this sandbox's state directory.
+    pub fn unpack(&self, image: &str, dest: &Path) -> Run {
+        self.auroraboot()
+            .args(["unpack", image])
+            .arg(dest)
+            .arg("--set")
+            .arg(format!("state_dir={}", self.state_dir().display()))
+            .run()
+    }
+
     /// The contents of `name` in the built rootfs tarball, if there.
     pub fn tarball_file(&self, name: &str) -> Option<String> {
         let out = Command::new("tar")
@@ -318,7 +328,12 @@ pub fn sample_rootfs(root: &Path) {
     symlink("/usr/share/zoneinfo/UTC", root.join("etc/localtime")).unwrap();
     std::fs::hard_link(root.join("usr/bin/busybox"), root.join("usr/bin/ls")).unwrap();
     mkfifo(&root.join("var/log/pipe"));
-    // Fixed mtimes so listings compare exactly.
+    set_mtimes(root);
+}
+
+/// Gives every entry under `root` the same fixed mtime, so listings of the
+/// tree and of what is built from it compare exactly.
+pub fn set_mtimes(root: &Path) {
     let status = Command::new("find")
         .arg(root)
         .args([
@@ -335,7 +350,26 @@ pub fn sample_rootfs(root: &Path) {
     assert!(status.success());
 }
 
-fn mkfifo(path: &Path) {
+/// Asserts that two trees hold the same entries and bytes (`diff -r`,
+/// symlinks compared as links); `exclude` names entries `diff` cannot
+/// compare, such as fifos.
+pub fn assert_same_tree(a: &Path, b: &Path, exclude: &str) {
+    let diff = Command::new("diff")
+        .args(["-r", "--no-dereference"])
+        .arg(format!("--exclude={exclude}"))
+        .arg(a)
+        .arg(b)
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+}
+
+/// A fifo at `path`, mode 0644.
+pub fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo")
         .args(["-m", "0644"])
         .arg(path)

@@ -3,22 +3,11 @@
 //! `docker save` archives, rootfs tarballs, and tampered blobs.
 
 use auroraboot_oci::{ExtractOptions, LocalImage, extract_rootfs_tarball};
+use auroraboot_tests::oci::tar_of;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
-
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_mode(0o644);
-        h.set_size(data.len() as u64);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, name, *data).unwrap();
-    }
-    b.into_inner().unwrap()
-}
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

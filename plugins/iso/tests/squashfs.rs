@@ -125,25 +125,8 @@ fn tree(root: &Path) {
         )
         .unwrap();
     }
-    let status = Command::new("mkfifo")
-        .arg(root.join("etc/fifo"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let status = Command::new("find")
-        .arg(root)
-        .args([
-            "-exec",
-            "touch",
-            "-h",
-            "-d",
-            "2024-05-01 12:00:00",
-            "{}",
-            "+",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    auroraboot_tests::mkfifo(&root.join("etc/fifo"));
+    auroraboot_tests::set_mtimes(root);
 }
 
 fn listing(args: &[&str], image: &Path) -> String {
@@ -236,17 +219,7 @@ fn unsquashfs_reads_back_the_same_tree() {
     // The extracted bytes are the source's.
     let extracted = dir.path().join("out");
     listing(&["-d", extracted.to_str().unwrap()], &image);
-    let diff = Command::new("diff")
-        .args(["-r", "--no-dereference", "--exclude=fifo"])
-        .arg(&root)
-        .arg(&extracted)
-        .output()
-        .unwrap();
-    assert!(
-        diff.status.success(),
-        "{}",
-        String::from_utf8_lossy(&diff.stdout)
-    );
+    auroraboot_tests::assert_same_tree(&root, &extracted, "fifo");
     let ls = std::fs::metadata(extracted.join("usr/bin/ls")).unwrap();
     assert_eq!(
         ls.ino(),
