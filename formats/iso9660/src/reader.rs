@@ -247,7 +247,7 @@ fn parse_record(raw: &[u8]) -> Option<Record> {
     if 33 + ident_len > len {
         return None;
     }
-    let su = 33 + ident_len + usize::from(ident_len % 2 == 0);
+    let su = 33 + ident_len + usize::from(ident_len.is_multiple_of(2));
     Some(Record {
         lba: le_u32(raw, 2),
         size: le_u32(raw, 10),

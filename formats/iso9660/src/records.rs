@@ -33,7 +33,7 @@ pub fn directory_record(
     ident: &[u8],
     system_use: &[u8],
 ) -> Vec<u8> {
-    let pad = usize::from(ident.len() % 2 == 0);
+    let pad = usize::from(ident.len().is_multiple_of(2));
     let mut len = 33 + ident.len() + pad + system_use.len();
     len += len % 2;
     debug_assert!(len <= 255, "directory record of {len} bytes");
@@ -53,7 +53,7 @@ pub fn directory_record(
 
 /// The longest SUSP area a record can carry with an identifier of `ident_len`.
 pub fn system_use_room(ident_len: usize) -> usize {
-    254 - 33 - ident_len - usize::from(ident_len % 2 == 0)
+    254 - 33 - ident_len - usize::from(ident_len.is_multiple_of(2))
 }
 
 /// One path-table record; `big_endian` selects the M table.
