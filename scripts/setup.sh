@@ -61,3 +61,9 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+# GRUB images for images whose rootfs has no bootloader of its own.
+if [ ! -f /usr/local/share/auroraboot/bootloader/amd64/grubx64.efi ]; then
+    need_root
+    bash "$(dirname "$0")/bootloader.sh" /usr/local/share/auroraboot/bootloader
+fi

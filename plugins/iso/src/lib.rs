@@ -1,12 +1,17 @@
-//! The built-in `iso` plugin. Today it provides the `squashfs` output: the
-//! rootfs as `kairos.squashfs`, the image a live ISO and netboot boot from
-//! (what upstream serves as `<prefix>.squashfs`), written inside the
-//! sandbox with block compression done by the host's `codec`. The ISO
-//! output itself builds on it.
+//! The built-in `iso` plugin: the live ISO (`iso` output) that boots on BIOS
+//! and UEFI from CD or written to a USB stick, with the rootfs as squashfs
+//! and the cloud-config at its root; and the squashfs alone (`squashfs`
+//! output, what netboot serves). Everything is laid out inside the sandbox;
+//! bulk data reaches the image through the host's `copy-from`, squashfs
+//! blocks are compressed by the host's `codec`.
 
+pub mod bootloader;
+pub mod efi_image;
+pub mod grub;
+pub mod naming;
 pub mod squashfs;
 
 // The component (exports, host imports) exists only in the wasm build;
-// natively this crate is the squashfs writer's library, for its tests.
+// natively this crate is the library of the pieces above, for their tests.
 #[cfg(target_arch = "wasm32")]
 mod plugin;
