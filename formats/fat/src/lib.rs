@@ -377,8 +377,8 @@ fn dos_time(epoch: i64) -> (u16, u16) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = (yoe + era * 400 + i64::from(month <= 2)).min(2107);
-    let date = ((year - 1980) << 9 | month << 5 | day) as u16;
-    let time = ((secs / 3600) << 11 | (secs / 60 % 60) << 5 | (secs % 60) / 2) as u16;
+    let date = (((year - 1980) << 9) | (month << 5) | day) as u16;
+    let time = (((secs / 3600) << 11) | ((secs / 60 % 60) << 5) | ((secs % 60) / 2)) as u16;
     (date, time)
 }
 
