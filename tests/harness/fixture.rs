@@ -40,6 +40,8 @@ const INIT: &str = r#"#!/bin/busybox sh
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# A live ISO's console= list ends with tty1: report on the serial port too.
+[ -c /dev/ttyS0 ] && exec >/dev/ttyS0 2>&1
 for m in $(cat /etc/modules-order); do insmod "/lib/modules/$m" 2>/dev/null; done
 echo "AURORABOOT-FIXTURE-BOOTED"
 echo "CMDLINE: $(cat /proc/cmdline)"
@@ -181,7 +183,14 @@ pub fn rootfs() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let lock = std::fs::File::create(dir.join(".lock")).unwrap();
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
-    if done.exists() {
+    // Rebuilt whenever the init script changes.
+    let stamp = format!("{}\n{:x}", kernel_version(), {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        INIT.hash(&mut h);
+        h.finish()
+    });
+    if std::fs::read_to_string(&done).is_ok_and(|s| s == stamp) {
         return rootfs;
     }
     let _ = std::fs::remove_dir_all(&rootfs);
@@ -211,7 +220,7 @@ pub fn rootfs() -> PathBuf {
         "NAME=\"Kairos fixture\"\nID=kairos\n",
     )
     .unwrap();
-    std::fs::write(&done, version).unwrap();
+    std::fs::write(&done, stamp).unwrap();
     rootfs
 }
 

@@ -19,7 +19,7 @@ pub mod hybrid;
 mod names;
 pub mod reader;
 mod records;
-mod time;
+pub mod time;
 pub mod writer;
 
 /// The logical block size of every image here.

@@ -120,6 +120,18 @@ fn assets(resolved: &Resolved) -> Result<Vec<NamedTree>> {
             });
         }
     }
+    // The bootloader directory is optional: plugins say what they miss.
+    if let Some(entry) = resolved.get("bootloader_dir") {
+        let path = PathBuf::from(entry.value.as_text());
+        if path.is_dir() {
+            trees.push(NamedTree {
+                name: "bootloader".into(),
+                path,
+            });
+        } else {
+            tracing::debug!("bootloader_dir {} does not exist", path.display());
+        }
+    }
     Ok(trees)
 }
 

@@ -118,6 +118,12 @@ pub const KEYS: &[KeySpec] = &[
         "where artifacts, downloads and the cloud-config are written",
     ),
     key(
+        "bootloader_dir",
+        Kind::Text,
+        Some("/usr/local/share/auroraboot/bootloader"),
+        "GRUB images used when the image carries no bootloader (made by scripts/bootloader.sh)",
+    ),
+    key(
         "cloud_config",
         Kind::Text,
         None,

@@ -92,7 +92,7 @@ impl Live<'_> {
                 "kairos.ram kairos.ram.create_partitions",
             ),
         ] {
-            cfg += &entry(title, "os", mode).replace('\n', "\n    ").trim_end();
+            cfg += entry(title, "os", mode).replace('\n', "\n    ").trim_end();
             cfg += "\n";
         }
         cfg += "}\n\n";

@@ -1,6 +1,8 @@
 //! The plugin itself (wasm only): outputs, settings, and the bridges from
-//! SDK handles and the host codec to the squashfs writer.
+//! SDK handles and the host codec to the squashfs writer; the live ISO is
+//! assembled in [`crate::live_iso`].
 
+use crate::live_iso::{self, ISO_OUTPUT};
 use crate::squashfs::{self, Compression, Compressor, Entry, Kind, Source};
 use auroraboot_sdk::{
     BuildRequest, Dir, EntryKind, OutputInfo, Plugin, PluginInfo, Report, codec, log, progress,
@@ -12,13 +14,21 @@ use std::io::{self, Read};
 const SQUASHFS_OUTPUT: &str = "squashfs";
 const SQUASHFS_FILE: &str = "kairos.squashfs";
 /// mksquashfs `-b 1024k`, as upstream builds the live squashfs.
-const BLOCK_SIZE: u32 = 1 << 20;
+pub(crate) const BLOCK_SIZE: u32 = 1 << 20;
 
 struct Iso;
 
 impl Plugin for Iso {
     fn info() -> PluginInfo {
         PluginInfo::new("iso", env!("CARGO_PKG_VERSION"))
+            .output(
+                OutputInfo::new(
+                    ISO_OUTPUT,
+                    "Live ISO booting on BIOS and UEFI, from CD or USB stick, with the cloud-config",
+                    "kairos.iso",
+                )
+                .in_directory("iso"),
+            )
             .output(
                 OutputInfo::new(
                     SQUASHFS_OUTPUT,
@@ -28,6 +38,8 @@ impl Plugin for Iso {
                 .in_directory("netboot"),
             )
             .setting("iso")
+            .setting("rootfs")
+            .setting("arch")
     }
 
     fn build(request: BuildRequest) -> Result<Report, String> {
@@ -59,18 +71,44 @@ impl Plugin for Iso {
             from_overlay = merge(&mut entries, extra);
         }
         log::info(&format!("{} entries in the rootfs", entries.len()));
-        let output = request
-            .create_output(SQUASHFS_OUTPUT, SQUASHFS_FILE)
-            .map_err(|e| e.to_string())?;
+        let mut trees = Trees {
+            rootfs: &request.rootfs,
+            overlay,
+            from_overlay: &from_overlay,
+        };
+        let wants = |id: &str| request.outputs.iter().any(|o| o == id);
+        let squashfs_out = if wants(SQUASHFS_OUTPUT) {
+            Some(
+                request
+                    .create_output(SQUASHFS_OUTPUT, SQUASHFS_FILE)
+                    .map_err(|e| e.to_string())?,
+            )
+        } else {
+            None
+        };
+        if wants(ISO_OUTPUT) {
+            let iso = live_iso::build(
+                &request,
+                entries,
+                &mut trees,
+                compression,
+                squashfs_out.as_ref(),
+            )?;
+            let mut files = vec![iso.clone()];
+            if squashfs_out.is_some() {
+                files.push(SQUASHFS_FILE.into());
+            }
+            return Ok(Report::new(
+                files,
+                format!("{iso}: live ISO (BIOS + UEFI, hybrid)"),
+            ));
+        }
+        let output = squashfs_out.expect("the squashfs output was asked for");
         let mut writer = output.writer();
         let size = squashfs::write(
             &mut writer,
             entries,
-            &mut Trees {
-                rootfs: &request.rootfs,
-                overlay,
-                from_overlay: &from_overlay,
-            },
+            &mut trees,
             &mut HostCodec(compression),
             compression,
             BLOCK_SIZE,
@@ -88,7 +126,7 @@ impl Plugin for Iso {
 register_plugin!(Iso);
 
 /// Block compression through the host's `codec` service.
-struct HostCodec(Compression);
+pub(crate) struct HostCodec(pub(crate) Compression);
 
 impl Compressor for HostCodec {
     fn compress(&mut self, blocks: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> {
@@ -123,7 +161,7 @@ const OVERLAY_LINKS: u64 = 1 << 63;
 
 /// File contents read through the rootfs handle, or the overlay's for the
 /// paths it provides.
-struct Trees<'a> {
+pub(crate) struct Trees<'a> {
     rootfs: &'a Dir,
     overlay: Option<&'a Dir>,
     from_overlay: &'a HashSet<String>,

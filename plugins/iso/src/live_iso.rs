@@ -1,0 +1,452 @@
+//! The `iso` output (wasm only): assembles the live ISO over the SDK
+//! handles. Layout, in sectors of 2 KiB: system area (hybrid MBR + GPT),
+//! 16 primary descriptor, 17 El Torito boot record, 18 Joliet descriptor,
+//! 19 terminator, 20 boot catalog, then path tables and directories, then
+//! the files, `rootfs.squashfs` last: it is written straight into its
+//! extent as it is built, so nothing is ever staged twice.
+
+use crate::grub::{self, Live};
+use crate::squashfs::{self, Compression};
+use crate::{bootloader, efi_image, naming};
+use auroraboot_iso9660::eltorito::{self, BootEntry, Platform};
+use auroraboot_iso9660::writer::{FileId, Image, Layout, Options, terminator};
+use auroraboot_iso9660::{FIRST_DESCRIPTOR_LBA, Meta, SECTOR, hybrid};
+use auroraboot_sdk::{BuildRequest, Dir, EntryKind, File, Output, log};
+use std::io::{self, Seek, SeekFrom, Write};
+
+pub const ISO_OUTPUT: &str = "iso";
+const CATALOG_LBA: u32 = 20;
+const FIRST_FREE_LBA: u32 = 21;
+const SQUASHFS_PATH: &str = "rootfs.squashfs";
+
+/// Where a file's bytes come from.
+enum Data<'a> {
+    Bytes(Vec<u8>),
+    Copy(&'a File),
+}
+
+/// What the ISO holds besides the squashfs, in placement order.
+struct Contents<'a> {
+    files: Vec<(String, Data<'a>, Meta)>,
+    dirs: Vec<(String, Meta)>,
+}
+
+impl<'a> Contents<'a> {
+    fn put(&mut self, path: &str, data: Data<'a>, meta: Meta) {
+        self.files.retain(|(p, _, _)| p != path);
+        self.files.push((path.to_string(), data, meta));
+    }
+}
+
+/// Builds the live ISO; returns its file name. The squashfs it contains is
+/// also copied to `squashfs_to` (the `squashfs` output) when given.
+pub fn build(
+    request: &BuildRequest,
+    entries: Vec<squashfs::Entry>,
+    trees: &mut crate::plugin::Trees<'_>,
+    compression: Compression,
+    squashfs_to: Option<&Output>,
+) -> Result<String, String> {
+    let settings = &request.settings;
+    let rootfs = &request.rootfs;
+    let root_meta = rootfs
+        .stat(".")
+        .map_err(|e| format!("reading the rootfs: {e}"))?;
+    let mtime = root_meta.mtime;
+    let file_meta = Meta::new(0o644, mtime);
+    let dir_meta = Meta::new(0o755, mtime);
+    let arch = settings.get_str("arch").unwrap_or_else(|| "amd64".into());
+    if arch != "amd64" && arch != "x86_64" {
+        return Err(format!(
+            "arch {arch}: the ISO output boots amd64 images only for now"
+        ));
+    }
+    let release = read_release(rootfs);
+
+    // Bootloaders.
+    let bootloader_dir = request.asset("bootloader");
+    let from_bootloader = |path: &str| -> Result<Vec<u8>, String> {
+        let dir = bootloader_dir.ok_or_else(|| {
+            format!("no bootloader directory (bootloader_dir, prepared by scripts/setup.sh): {path} is needed")
+        })?;
+        read_all(dir, path).map_err(|e| format!("bootloader directory: {path}: {e}"))
+    };
+    let eltorito_img = from_bootloader(bootloader::ELTORITO)?;
+    let boot_hybrid = from_bootloader(bootloader::BOOT_HYBRID)?;
+    let have_fallback =
+        bootloader_dir.is_some_and(|d| d.open_file(bootloader::FALLBACK_EFI).is_ok());
+    let efi = bootloader::efi_files(|p| rootfs.open_file(p).is_ok(), have_fallback)?;
+    let mut efi_files = Vec::new();
+    for (name, from) in &efi.files {
+        let bytes = match from {
+            bootloader::From::Rootfs(path) => {
+                log::info(&format!("EFI: /{path} from the rootfs as EFI/BOOT/{name}"));
+                read_all(rootfs, path).map_err(|e| format!("/{path}: {e}"))?
+            }
+            bootloader::From::Bootloader(path) => {
+                log::info(&format!(
+                    "EFI: no shim/GRUB in the rootfs, using the bootloader directory's {path}"
+                ));
+                from_bootloader(path)?
+            }
+        };
+        efi_files.push((format!("EFI/BOOT/{name}"), bytes));
+    }
+    efi_files.push(("EFI/BOOT/grub.cfg".into(), grub::STUB.as_bytes().to_vec()));
+    let flavor = release
+        .get("KAIROS_FLAVOR")
+        .or_else(|| release.get("FLAVOR"))
+        .cloned()
+        .unwrap_or_default();
+    if flavor.contains("ubuntu") {
+        efi_files.push(("EFI/ubuntu/grub.cfg".into(), grub::STUB.as_bytes().to_vec()));
+    }
+    let uefi_img = efi_image::build(&efi_files, mtime)?;
+
+    // Kernel and initrd, found by the host in /boot.
+    let open = |key: &str| -> Result<File, String> {
+        let path = settings
+            .get_str(key)
+            .ok_or_else(|| format!("{key} is not set: the rootfs has no kernel/initrd in /boot"))?;
+        rootfs
+            .open_file(&path)
+            .map_err(|e| format!("{key} /{path}: {e}"))
+    };
+    let kernel = open("rootfs.kernel")?;
+    let initrd = open("rootfs.initrd")?;
+
+    // The tree: iso.data first, generated files on top (the overlay's own
+    // live grub.cfg is kept, as upstream keeps it).
+    let mut overlay_dirs = Vec::new();
+    let overlay_files = match request.asset("iso-overlay") {
+        Some(overlay) => overlay_tree(overlay, &mut overlay_dirs)?,
+        None => Vec::new(),
+    };
+    let mut contents = Contents {
+        files: Vec::new(),
+        dirs: overlay_dirs,
+    };
+    if !overlay_files.is_empty() {
+        for (path, file, meta) in &overlay_files {
+            contents.put(path, Data::Copy(file), *meta);
+        }
+        log::info(&format!("iso.overlay_iso: {} files", overlay_files.len()));
+    }
+    let live = Live {
+        console: &settings
+            .get_str("iso.live_console")
+            .unwrap_or_else(|| "console=ttyS0 console=tty1".into()),
+        extra: &settings
+            .get_str("iso.extend-live-cmdline")
+            .unwrap_or_default(),
+        x86: true,
+    }
+    .config();
+    if !contents
+        .files
+        .iter()
+        .any(|(p, _, _)| p == "boot/grub2/grub.cfg")
+    {
+        contents.put(
+            "boot/grub2/grub.cfg",
+            Data::Bytes(live.into_bytes()),
+            file_meta,
+        );
+    }
+    contents.put(
+        "boot/grub/grub.cfg",
+        Data::Bytes(grub::STUB.as_bytes().to_vec()),
+        file_meta,
+    );
+    contents.put(
+        "EFI/BOOT/grub.cfg",
+        Data::Bytes(grub::STUB.as_bytes().to_vec()),
+        file_meta,
+    );
+    if flavor.contains("ubuntu") {
+        contents.put(
+            "EFI/ubuntu/grub.cfg",
+            Data::Bytes(grub::STUB.as_bytes().to_vec()),
+            file_meta,
+        );
+    }
+    contents.put("boot/eltorito.img", Data::Bytes(eltorito_img), file_meta);
+    contents.put("boot/uefi.img", Data::Bytes(uefi_img), file_meta);
+    contents.put(
+        "config.yaml",
+        Data::Bytes(request.cloud_config.clone().into_bytes()),
+        file_meta,
+    );
+    contents.put("boot/kernel", Data::Copy(&kernel), file_meta);
+    contents.put("boot/initrd", Data::Copy(&initrd), file_meta);
+    contents.files.retain(|(p, _, _)| p != SQUASHFS_PATH);
+
+    let mut image = Image::new(dir_meta);
+    for (path, meta) in &contents.dirs {
+        image.add_dir(path, *meta).map_err(|e| e.to_string())?;
+    }
+    let mut ids = Vec::new();
+    for (path, data, meta) in &contents.files {
+        let size = match data {
+            Data::Bytes(b) => b.len() as u64,
+            Data::Copy(f) => f.size().map_err(|e| format!("/{path}: {e}"))?,
+        };
+        ids.push(
+            image
+                .add_file(path, size, *meta)
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let squashfs_id = image
+        .add_file(SQUASHFS_PATH, 0, file_meta)
+        .map_err(|e| e.to_string())?;
+    let options = Options {
+        volume_id: grub::VOLUME_ID.into(),
+        joliet: true,
+        first_lba: FIRST_FREE_LBA,
+        created: mtime,
+        reserve_after: hybrid::BACKUP_GPT_BYTES.div_ceil(SECTOR) as u32,
+    };
+    let draft = image.layout(&options).map_err(|e| e.to_string())?;
+
+    let name = match settings.get_str("iso.override_name") {
+        Some(name) => {
+            naming::check_override(&name)?;
+            name
+        }
+        None => naming::name_from_release(&release, &arch),
+    };
+    let date = settings
+        .get_bool("iso.include_date")
+        .unwrap_or(false)
+        .then(today);
+    let file_name = naming::file_name(&name, date.as_deref());
+    let out = request
+        .create_output(ISO_OUTPUT, &file_name)
+        .map_err(|e| e.to_string())?;
+
+    // The squashfs, straight into its extent.
+    let squashfs_start = u64::from(draft.extent(squashfs_id)) * SECTOR;
+    let squashfs_size = {
+        let mut writer = Offset {
+            inner: out.writer(),
+            base: squashfs_start,
+        };
+        let size = squashfs::write(
+            &mut writer,
+            entries,
+            trees,
+            &mut crate::plugin::HostCodec(compression),
+            compression,
+            crate::plugin::BLOCK_SIZE,
+            auroraboot_sdk::progress,
+        )
+        .map_err(|e| format!("writing {SQUASHFS_PATH}: {e}"))?;
+        writer
+            .inner
+            .flush()
+            .map_err(|e| format!("writing {SQUASHFS_PATH}: {e}"))?;
+        size
+    };
+    image.set_size(squashfs_id, squashfs_size);
+    let layout = image.layout(&options).map_err(|e| e.to_string())?;
+    debug_assert_eq!(layout.extent(squashfs_id), draft.extent(squashfs_id));
+    write_image(&out, &layout, &contents, &ids, &boot_hybrid, mtime)
+        .map_err(|e| format!("writing {file_name}: {e}"))?;
+    if let Some(copy) = squashfs_to {
+        copy.copy_from_output(&out, squashfs_start, 0, squashfs_size)
+            .map_err(|e| format!("copying the squashfs: {e}"))?;
+    }
+    log::info(&format!(
+        "{file_name}: {} MiB, squashfs {} MiB",
+        (u64::from(layout.end_lba) * SECTOR) >> 20,
+        squashfs_size >> 20
+    ));
+    Ok(file_name)
+}
+
+/// Everything but the squashfs: descriptors, catalog, metadata, files,
+/// boot-image patches and the hybrid system area.
+fn write_image(
+    out: &Output,
+    layout: &Layout,
+    contents: &Contents<'_>,
+    ids: &[FileId],
+    boot_hybrid: &[u8],
+    mtime: i64,
+) -> Result<(), String> {
+    let put = |lba: u32, bytes: &[u8]| {
+        out.write_at(u64::from(lba) * SECTOR, bytes)
+            .map_err(|e| e.to_string())
+    };
+    let total = u64::from(layout.end_lba) * SECTOR;
+    out.set_len(total).map_err(|e| e.to_string())?;
+    let extent_of = |path: &str| {
+        contents
+            .files
+            .iter()
+            .zip(ids)
+            .find(|((p, _, _), _)| p == path)
+            .map(|(_, id)| layout.extent(*id))
+            .expect("boot images are in the tree")
+    };
+    let eltorito_lba = extent_of("boot/eltorito.img");
+    let uefi_lba = extent_of("boot/uefi.img");
+    for ((path, data, _), id) in contents.files.iter().zip(ids) {
+        let at = u64::from(layout.extent(*id)) * SECTOR;
+        match data {
+            Data::Bytes(bytes) if path == "boot/eltorito.img" => {
+                let mut patched = bytes.clone();
+                // The checksum of the info table covers the GRUB patch.
+                eltorito::patch_grub2_boot_info(&mut patched, eltorito_lba);
+                eltorito::patch_boot_info_table(&mut patched, FIRST_DESCRIPTOR_LBA, eltorito_lba);
+                out.write_at(at, &patched).map_err(|e| e.to_string())?;
+            }
+            Data::Bytes(bytes) => out.write_at(at, bytes).map_err(|e| e.to_string())?,
+            Data::Copy(file) => {
+                let len = file.size().map_err(|e| e.to_string())?;
+                out.copy_from(file, 0, at, len)
+                    .map_err(|e| format!("/{path}: {e}"))?;
+            }
+        }
+    }
+    let uefi_size = contents
+        .files
+        .iter()
+        .find_map(|(p, d, _)| match d {
+            Data::Bytes(b) if p == "boot/uefi.img" => Some(b.len() as u64),
+            _ => None,
+        })
+        .unwrap_or(0);
+    put(16, &layout.primary)?;
+    put(17, &eltorito::boot_record(CATALOG_LBA))?;
+    put(18, layout.joliet.as_ref().expect("joliet is on"))?;
+    put(19, &terminator())?;
+    put(
+        CATALOG_LBA,
+        &eltorito::catalog(&[
+            BootEntry {
+                platform: Platform::Bios,
+                lba: eltorito_lba,
+                load_sectors: 4,
+            },
+            BootEntry::efi(uefi_lba, uefi_size),
+        ]),
+    )?;
+    for (lba, bytes) in &layout.metadata {
+        put(*lba, bytes)?;
+    }
+    let mbr_code = eltorito::grub2_mbr(boot_hybrid, eltorito_lba)?;
+    let mut writer = out.writer();
+    hybrid::write(
+        &mut writer,
+        total,
+        &hybrid::Hybrid {
+            mbr_code,
+            esp: Some((u64::from(uefi_lba) * SECTOR, uefi_size)),
+            seed: (mtime as u64) ^ total,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    writer.flush().map_err(|e| e.to_string())
+}
+
+/// The files and directories of `iso.overlay_iso`; symlinks and special
+/// files are skipped with a warning (an ISO tree here holds files only).
+fn overlay_tree(
+    overlay: &Dir,
+    dirs: &mut Vec<(String, Meta)>,
+) -> Result<Vec<(String, File, Meta)>, String> {
+    let mut files = Vec::new();
+    let mut pending = vec![(String::new(), None::<Dir>)];
+    while let Some((prefix, dir)) = pending.pop() {
+        let dir_ref = dir.as_ref().unwrap_or(overlay);
+        for child in dir_ref
+            .read_dir()
+            .map_err(|e| format!("iso.overlay_iso /{prefix}: {e}"))?
+        {
+            let path = format!("{prefix}{}", child.name);
+            let meta = Meta {
+                mode: child.meta.mode & 0o7777,
+                uid: child.meta.uid,
+                gid: child.meta.gid,
+                mtime: child.meta.mtime,
+            };
+            match child.meta.kind {
+                EntryKind::Directory => {
+                    dirs.push((path.clone(), meta));
+                    let sub = dir_ref
+                        .open_dir(&child.name)
+                        .map_err(|e| format!("iso.overlay_iso /{path}: {e}"))?;
+                    pending.push((format!("{path}/"), Some(sub)));
+                }
+                EntryKind::File => {
+                    let file = dir_ref
+                        .open_file(&child.name)
+                        .map_err(|e| format!("iso.overlay_iso /{path}: {e}"))?;
+                    files.push((path, file, meta));
+                }
+                other => log::warn(&format!(
+                    "iso.overlay_iso: /{path} skipped ({other:?}: only files and directories go into the ISO)"
+                )),
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// `/etc/kairos-release`, else `/etc/os-release`, of the rootfs.
+fn read_release(rootfs: &Dir) -> std::collections::HashMap<String, String> {
+    ["etc/kairos-release", "etc/os-release", "usr/lib/os-release"]
+        .iter()
+        .find_map(|p| read_all(rootfs, p).ok())
+        .map(|bytes| naming::parse_release(&String::from_utf8_lossy(&bytes)))
+        .unwrap_or_default()
+}
+
+fn read_all(dir: &Dir, path: &str) -> Result<Vec<u8>, auroraboot_sdk::Error> {
+    let file = dir.open_file(path)?;
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut file.reader(), &mut bytes).map_err(|e| auroraboot_sdk::Error {
+        code: auroraboot_sdk::ErrorCode::Io,
+        message: e.to_string(),
+    })?;
+    Ok(bytes)
+}
+
+/// Today's date (UTC) as `YYYYMMDD`, for `iso.include_date`.
+fn today() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    String::from_utf8_lossy(&auroraboot_iso9660::time::descriptor(now)[..8]).into_owned()
+}
+
+/// A writer whose offset 0 is `base` of the inner one (the squashfs
+/// writes its superblock at 0 of its own image).
+struct Offset<W> {
+    inner: W,
+    base: u64,
+}
+
+impl<W: Write> Write for Offset<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Seek> Seek for Offset<W> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let inner = match pos {
+            SeekFrom::Start(n) => SeekFrom::Start(self.base + n),
+            other => other,
+        };
+        let at = self.inner.seek(inner)?;
+        at.checked_sub(self.base)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the squashfs"))
+    }
+}
