@@ -192,3 +192,126 @@ fn xorriso_sgdisk_and_unsquashfs_agree() {
         assert!(list.contains(path), "{path} missing:\n{list}");
     }
 }
+
+const OVERLAY_GRUB: &str = "search --no-floppy --file --set=root /boot/kernel\nset timeout=0\nmenuentry \"overlay\" {\n    linux ($root)/boot/kernel root=live:CDLABEL=COS_LIVE overlay.marker=1 console=ttyS0\n    initrd ($root)/boot/initrd\n}\n";
+
+#[test]
+fn iso_data_overrides_the_live_menu_and_adds_files() {
+    let sb = Sandbox::new();
+    let data = sb.path("iso-data");
+    std::fs::create_dir_all(data.join("boot/grub2")).unwrap();
+    std::fs::create_dir_all(data.join("extra")).unwrap();
+    std::fs::write(data.join("boot/grub2/grub.cfg"), OVERLAY_GRUB).unwrap();
+    std::fs::write(data.join("extra/notes.txt"), "from iso.data\n").unwrap();
+    let run = sb
+        .auroraboot()
+        .args([
+            "--set",
+            "disable_netboot=true",
+            "--set",
+            "disable_http_server=true",
+        ])
+        .args([
+            "--set",
+            "iso.override_name=custom",
+            "--set",
+            "iso.include_date=true",
+        ])
+        .arg("--set")
+        .arg(format!("iso.data={}", data.display()))
+        .arg("--set")
+        .arg(format!(
+            "container_image=dir://{}",
+            fixture::rootfs().display()
+        ))
+        .arg("--set")
+        .arg(format!("state_dir={}", sb.state_dir().display()))
+        .run()
+        .success()
+        .stderr_has("iso.data is deprecated");
+    let names: Vec<String> = std::fs::read_dir(sb.state_dir().join("iso"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let iso_name = names
+        .iter()
+        .find(|n| n.starts_with("custom.") && n.ends_with(".iso"))
+        .unwrap_or_else(|| panic!("{names:?}\n{}", run.stderr));
+    let date = &iso_name["custom.".len()..iso_name.len() - 4];
+    assert!(
+        date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()),
+        "{iso_name}"
+    );
+    let iso = sb.state_dir().join("iso").join(iso_name);
+    let notes = sb.path("notes.txt");
+    tool(
+        "xorriso",
+        &[
+            "-osirrox",
+            "on",
+            "-extract",
+            "/extra/notes.txt",
+            notes.to_str().unwrap(),
+        ],
+        &iso,
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "from iso.data\n");
+
+    let console = boot(
+        Firmware::SeaBios,
+        &[Medium::Cdrom(iso)],
+        &sb.path("overlay.log"),
+        BOOT_TIMEOUT,
+    );
+    assert!(console.has(fixture::BOOTED), "{}", console.text);
+    let cmdline = console.cmdline().unwrap();
+    assert!(
+        cmdline.contains("overlay.marker=1"),
+        "the overlay's grub.cfg was not used: {cmdline}"
+    );
+    // No --cloud-config: the ISO still carries an (empty) config.yaml.
+    assert_eq!(
+        console.cloud_config().as_deref(),
+        Some(""),
+        "{}",
+        console.text
+    );
+}
+
+#[test]
+fn a_missing_bootloader_or_a_bad_name_fails_cleanly() {
+    let sb = Sandbox::new();
+    let base = |sb: &Sandbox| {
+        let mut cmd = sb.auroraboot();
+        cmd.args([
+            "--set",
+            "disable_netboot=true",
+            "--set",
+            "disable_http_server=true",
+        ])
+        .arg("--set")
+        .arg(format!(
+            "container_image=dir://{}",
+            fixture::rootfs().display()
+        ))
+        .arg("--set")
+        .arg(format!("state_dir={}", sb.state_dir().display()));
+        cmd
+    };
+    base(&sb)
+        .args(["--set", "bootloader_dir=/nonexistent/bootloader"])
+        .run()
+        .failure()
+        .stderr_has("bootloader_dir")
+        .stderr_has("amd64/eltorito.img");
+    base(&sb)
+        .args(["--set", "iso.override_name=../escape"])
+        .run()
+        .failure()
+        .stderr_has("iso.override_name");
+    // Nothing half-written is left behind.
+    let left: Vec<_> = std::fs::read_dir(sb.state_dir().join("iso"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
