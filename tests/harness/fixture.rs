@@ -235,3 +235,115 @@ pub fn kernel_boot(append: &str) -> crate::qemu::Medium {
         append: append.to_string(),
     }
 }
+
+/// Marker on the kernel command line of the release-style ISO's menu.
+pub const RELEASE_MARKER: &str = "release.fixture=1";
+
+/// A release-style ISO of the fixture, made the way upstream's release ISOs
+/// are (xorriso with GRUB's El Torito image and hybrid MBR, partition
+/// offset 16, the EFI image as appended GPT partition 2). Built once.
+pub fn release_iso() -> PathBuf {
+    let root = rootfs();
+    let dir = crate::workspace().join("target/fixture");
+    let iso = dir.join("release.iso");
+    let lock = std::fs::File::create(dir.join(".release-lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    if iso.exists() {
+        return iso;
+    }
+    let tree = dir.join("release-tree");
+    let _ = std::fs::remove_dir_all(&tree);
+    for d in ["boot/grub2", "boot/grub", "EFI/BOOT", "efi/EFI/BOOT"] {
+        std::fs::create_dir_all(tree.join(d)).unwrap();
+    }
+    let boot = root.join("boot");
+    let resolve = |link: &str| boot.join(std::fs::read_link(boot.join(link)).unwrap());
+    std::fs::copy(resolve("vmlinuz"), tree.join("boot/kernel")).unwrap();
+    std::fs::copy(resolve("initrd"), tree.join("boot/initrd")).unwrap();
+    let run = |cmd: &mut Command| {
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(Command::new("mksquashfs")
+        .arg(&root)
+        .arg(tree.join("rootfs.squashfs"))
+        .args(["-b", "1024k", "-noappend", "-quiet"]));
+    std::fs::write(
+        tree.join("boot/grub2/grub.cfg"),
+        format!(
+            "search --no-floppy --file --set=root /boot/kernel\nset timeout=1\nmenuentry \"Kairos\" {{\n    linux ($root)/boot/kernel cdroot root=live:CDLABEL=COS_LIVE rd.live.dir=/ rd.live.squashimg=rootfs.squashfs console=tty1 console=ttyS0 {RELEASE_MARKER}\n    initrd ($root)/boot/initrd\n}}\n"
+        ),
+    )
+    .unwrap();
+    let stub = "search --no-floppy --file --set=root /boot/kernel\nset prefix=($root)/boot/grub2\nconfigfile ($root)/boot/grub2/grub.cfg\n";
+    std::fs::write(tree.join("boot/grub/grub.cfg"), stub).unwrap();
+    std::fs::write(tree.join("EFI/BOOT/grub.cfg"), stub).unwrap();
+    let bootloader = Path::new("/usr/local/share/auroraboot/bootloader/amd64");
+    std::fs::copy(
+        bootloader.join("eltorito.img"),
+        tree.join("boot/eltorito.img"),
+    )
+    .unwrap();
+    std::fs::copy(
+        bootloader.join("boot_hybrid.img"),
+        tree.join("boot/boot_hybrid.img"),
+    )
+    .unwrap();
+    std::fs::copy(
+        bootloader.join("grubx64.efi"),
+        tree.join("efi/EFI/BOOT/bootx64.efi"),
+    )
+    .unwrap();
+    std::fs::write(tree.join("efi/EFI/BOOT/grub.cfg"), stub).unwrap();
+    let uefi = tree.join("boot/uefi.img");
+    run(Command::new("truncate").args(["-s", "4M"]).arg(&uefi));
+    run(Command::new("mkfs.vfat")
+        .args(["-n", "EFI_LIVE"])
+        .arg(&uefi));
+    run(Command::new("mcopy")
+        .args(["-s", "-i"])
+        .arg(&uefi)
+        .arg(tree.join("efi/EFI"))
+        .arg("::"));
+    std::fs::remove_dir_all(tree.join("efi")).unwrap();
+    let partial = dir.join("release.iso.partial");
+    let _ = std::fs::remove_file(&partial);
+    let hybrid = tree.join("boot/boot_hybrid.img");
+    run(Command::new("xorriso")
+        .args([
+            "-volid", "COS_LIVE", "-joliet", "on", "-padding", "0", "-outdev",
+        ])
+        .arg(&partial)
+        .arg("-map")
+        .arg(&tree)
+        .args(["/", "-chmod", "0755", "--"])
+        .args(["-boot_image", "grub", "bin_path=/boot/eltorito.img"])
+        .args(["-boot_image", "grub"])
+        .arg(format!("grub2_mbr={}", hybrid.display()))
+        .args(["-boot_image", "grub", "grub2_boot_info=on"])
+        .args(["-boot_image", "any", "partition_offset=16"])
+        .args(["-boot_image", "any", "cat_path=/boot/boot.catalog"])
+        .args(["-boot_image", "any", "cat_hidden=on"])
+        .args(["-boot_image", "any", "boot_info_table=on"])
+        .args(["-boot_image", "any", "platform_id=0x00"])
+        .args(["-boot_image", "any", "emul_type=no_emulation"])
+        .args(["-boot_image", "any", "load_size=2048"])
+        .args(["-append_partition", "2", "0xef"])
+        .arg(&uefi)
+        .args(["-boot_image", "any", "next"])
+        .args([
+            "-boot_image",
+            "any",
+            "efi_path=--interval:appended_partition_2:all::",
+        ])
+        .args(["-boot_image", "any", "platform_id=0xef"])
+        .args(["-boot_image", "any", "emul_type=no_emulation"])
+        .args(["-boot_image", "any", "appended_part_as=gpt"])
+        .args(["-boot_image", "any", "mbr_force_bootable=on"]));
+    std::fs::rename(&partial, &iso).unwrap();
+    iso
+}

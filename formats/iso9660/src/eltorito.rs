@@ -83,6 +83,89 @@ fn write_entry(e: &mut [u8], entry: &BootEntry) {
     e[8..12].copy_from_slice(&entry.lba.to_le_bytes());
 }
 
+/// The entries of an existing boot catalog (no-emulation BIOS and EFI
+/// images; anything else is an error naming it).
+pub fn parse_catalog(raw: &[u8]) -> Result<Vec<BootEntry>, String> {
+    if raw.len() < 64 || raw[0] != 1 || raw[30..32] != [0x55, 0xAA] {
+        return Err("the El Torito boot catalog has no valid validation entry".into());
+    }
+    let sum = (0..32).step_by(2).fold(0u16, |s, i| {
+        s.wrapping_add(u16::from_le_bytes([raw[i], raw[i + 1]]))
+    });
+    if sum != 0 {
+        return Err("the El Torito validation entry's checksum is wrong".into());
+    }
+    let entry = |e: &[u8], platform: u8| -> Result<Option<BootEntry>, String> {
+        if e[0] != 0x88 {
+            return Ok(None);
+        }
+        if e[1] & 0x0F != 0 {
+            return Err(format!(
+                "El Torito entry with emulation type {}: only no-emulation images are supported",
+                e[1] & 0x0F
+            ));
+        }
+        let platform = match platform {
+            0x00 => Platform::Bios,
+            0xEF => Platform::Efi,
+            other => {
+                return Err(format!(
+                    "El Torito entry for platform {other:#04x}: only BIOS (0x00) and EFI (0xef) are supported"
+                ));
+            }
+        };
+        Ok(Some(BootEntry {
+            platform,
+            load_sectors: u16::from_le_bytes([e[6], e[7]]),
+            lba: u32::from_le_bytes(e[8..12].try_into().expect("4 bytes")),
+        }))
+    };
+    let mut entries: Vec<BootEntry> = entry(&raw[32..64], raw[1])?.into_iter().collect();
+    let mut at = 64;
+    while at + 32 <= raw.len() && matches!(raw[at], 0x90 | 0x91) {
+        let last = raw[at] == 0x91;
+        let platform = raw[at + 1];
+        let count = u16::from_le_bytes([raw[at + 2], raw[at + 3]]) as usize;
+        at += 32;
+        for _ in 0..count {
+            if at + 32 > raw.len() {
+                return Err("the El Torito boot catalog runs past its sector".into());
+            }
+            entries.extend(entry(&raw[at..at + 32], platform)?);
+            at += 32;
+            // Selection-criteria extensions follow their entry.
+            while at + 32 <= raw.len() && raw[at] == 0x44 {
+                at += 32;
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    Ok(entries)
+}
+
+/// Whether `image` (at `lba`) carries a filled boot info table. The
+/// descriptor field is not compared: images with a partition offset record
+/// another value there, and loaders only use the image's own place.
+pub fn has_boot_info_table(image: &[u8], lba: u32) -> bool {
+    image.len() >= 64
+        && image[12..16] == lba.to_le_bytes()
+        && image[16..20] == (image.len() as u32).to_le_bytes()
+}
+
+/// Whether `image` (at `lba`) was patched by `grub2_boot_info`.
+pub fn has_grub2_boot_info(image: &[u8], lba: u32) -> bool {
+    image.len() >= GRUB2_BOOT_INFO_OFFSET + 8
+        && image[GRUB2_BOOT_INFO_OFFSET..GRUB2_BOOT_INFO_OFFSET + 8]
+            == (u64::from(lba) * 4 + 5).to_le_bytes()
+}
+
+/// Whether MBR boot code points at the GRUB core image of `lba`.
+pub fn has_grub2_mbr(mbr: &[u8], lba: u32) -> bool {
+    mbr.len() >= 0x1b8 && mbr[0x1b0..0x1b8] == (u64::from(lba) * 4 + 4).to_le_bytes()
+}
+
 /// Fills the boot info table (bytes 8..64) of a boot image at `lba`.
 pub fn patch_boot_info_table(image: &mut [u8], primary_lba: u32, lba: u32) {
     if image.len() < 64 {
@@ -162,6 +245,43 @@ mod tests {
     }
 
     #[test]
+    fn catalogs_parse_back_and_garbage_is_refused() {
+        let written = [
+            BootEntry {
+                platform: Platform::Bios,
+                lba: 40,
+                load_sectors: 4,
+            },
+            BootEntry::efi(50, 4 << 20),
+        ];
+        let parsed = parse_catalog(&catalog(&written)).unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(
+            (parsed[0].platform, parsed[0].lba, parsed[0].load_sectors),
+            (Platform::Bios, 40, 4)
+        );
+        assert_eq!(
+            (parsed[1].platform, parsed[1].lba, parsed[1].load_sectors),
+            (Platform::Efi, 50, 8192)
+        );
+        assert!(parse_catalog(&[0u8; 2048]).is_err());
+        let mut bad = catalog(&written);
+        bad[4] ^= 1;
+        assert!(parse_catalog(&bad).unwrap_err().contains("checksum"));
+        let mut floppy = catalog(&written);
+        floppy[33] = 2;
+        assert!(parse_catalog(&floppy).unwrap_err().contains("emulation"));
+        let mut endless = catalog(&written);
+        endless[66..68].copy_from_slice(&u16::MAX.to_le_bytes());
+        assert!(parse_catalog(&endless).is_err());
+        for i in 0..2048 {
+            let mut flipped = catalog(&written);
+            flipped[i % 128] = i as u8;
+            let _ = parse_catalog(&flipped);
+        }
+    }
+
+    #[test]
     fn boot_info_table_checksums_from_byte_64() {
         let mut image = vec![0u8; 2048];
         image[64] = 1;
@@ -181,5 +301,10 @@ mod tests {
         assert_eq!(image[2548], 45);
         assert_eq!(grub2_mbr(&[0u8; 512], 10).unwrap()[0x1b0], 44);
         assert!(grub2_mbr(&[0u8; 100], 10).is_err());
+        assert!(has_grub2_boot_info(&image, 10) && !has_grub2_boot_info(&image, 11));
+        assert!(has_grub2_mbr(&grub2_mbr(&[0u8; 512], 7).unwrap(), 7));
+        patch_boot_info_table(&mut image, 64, 10);
+        assert!(has_boot_info_table(&image, 10) && !has_boot_info_table(&image, 9));
+        assert!(!has_boot_info_table(&[0u8; 10], 0));
     }
 }

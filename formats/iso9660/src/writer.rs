@@ -54,6 +54,10 @@ pub struct Options {
     pub created: i64,
     /// Sectors kept free after the last file (they count in the volume).
     pub reserve_after: u32,
+    /// Subtracted from every sector number the session records: for the
+    /// descriptor copy a hybrid image carries for its partition 1, whose
+    /// sector 0 is the image's sector `lba_bias`.
+    pub lba_bias: u32,
 }
 
 /// Where everything of a session goes.
@@ -331,16 +335,25 @@ impl Image {
             .zip(dir_extents.iter().zip(&tables))
         {
             // Extent and size of every directory node (by node index).
+            let bias = |lba: u32| {
+                lba.checked_sub(options.lba_bias).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "sector {lba} is before the bias {}",
+                        options.lba_bias
+                    ))
+                })
+            };
             let mut by_node = vec![(0u32, 0u32); self.nodes.len()];
-            for (view, &extent) in tree.iter().zip(extents) {
-                by_node[view.node] = extent;
+            for (view, &(lba, size)) in tree.iter().zip(extents) {
+                by_node[view.node] = (bias(lba)?, size);
             }
             for (i, extent) in file_extents.iter().enumerate() {
                 if let (Some(lba), Kind::File { size, .. }) = (extent, &self.nodes[i].kind) {
-                    by_node[i] = (*lba, *size as u32);
+                    // Empty files may sit at sector 0: nothing to bias.
+                    by_node[i] = (if *size == 0 { 0 } else { bias(*lba)? }, *size as u32);
                 }
             }
-            let dir_lbas: Vec<u32> = extents.iter().map(|e| e.0).collect();
+            let dir_lbas: Vec<u32> = tree.iter().map(|v| by_node[v.node].0).collect();
             metadata.push((l as u32, pad(self.path_table(tree, &dir_lbas, false))));
             metadata.push((m as u32, pad(self.path_table(tree, &dir_lbas, true))));
             for (view, &(lba, _)) in tree.iter().zip(extents) {
@@ -357,9 +370,9 @@ impl Image {
             descriptors.push(volume_descriptor(
                 flavor,
                 options,
-                end as u32,
+                bias(end as u32)?,
                 &root,
-                (table_size as u32, l as u32, m as u32),
+                (table_size as u32, bias(l as u32)?, bias(m as u32)?),
             ));
         }
         let joliet = options

@@ -60,6 +60,7 @@ fn build(path: &Path, files: &[(String, Vec<u8>)], boot: bool) {
             first_lba,
             created: MTIME,
             reserve_after: if boot { 9 } else { 0 },
+            lba_bias: 0,
         })
         .unwrap();
     let mut out = fs::File::create(path).unwrap();
@@ -317,6 +318,7 @@ fn bad_trees_are_refused_with_the_path() {
             first_lba: 18,
             created: 0,
             reserve_after: 0,
+            lba_bias: 0,
         })
         .unwrap_err()
         .to_string();

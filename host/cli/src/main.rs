@@ -8,6 +8,7 @@ mod cli;
 mod inputs;
 mod plugins_cmd;
 mod progress;
+mod release;
 mod run;
 mod source;
 

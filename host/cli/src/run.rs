@@ -71,18 +71,21 @@ fn setting_value(value: Scalar) -> SettingValue {
 
 /// The configuration under the keys a plugin declared. A plugin asking for
 /// `rootfs` also gets `rootfs.kernel` / `rootfs.initrd` (found in /boot,
-/// relative to the rootfs) unless the user set them.
+/// relative to the rootfs) unless the user set them; `boot` is `None` when
+/// there is no rootfs (a release ISO).
 fn plugin_settings(
     resolved: &Resolved,
     info: &PluginInfo,
-    boot: &Result<BootFiles, String>,
+    boot: Option<&Result<BootFiles, String>>,
 ) -> Result<Vec<(String, SettingValue)>> {
     let mut settings: Vec<(String, SettingValue)> = resolved
         .settings_under(&info.settings)
         .into_iter()
         .map(|(k, v)| (k, setting_value(v)))
         .collect();
-    if info.settings.iter().any(|s| s == "rootfs") {
+    if let Some(boot) = boot
+        && info.settings.iter().any(|s| s == "rootfs")
+    {
         let boot = boot
             .as_ref()
             .map_err(|e| anyhow::anyhow!("plugin '{}' needs the rootfs kernel: {e}", info.name))?;
@@ -161,13 +164,46 @@ pub async fn run(
         );
     }
     let groups = plan(discovery, &outputs)?;
-    let rootfs = crate::source::resolve(&config).await?;
-    let assets = assets(resolved)?;
-    let boot = auroraboot_oci::find_boot_files(&rootfs.path);
-    match &boot {
-        Ok(b) => tracing::info!("rootfs kernel: {}, initrd: {}", b.kernel, b.initrd),
-        Err(e) => tracing::debug!("{e}"),
-    }
+    let progress = Arc::new(Progress::new());
+    let mut assets = assets(resolved)?;
+    // A release ISO carries no rootfs: its plugins get an empty one and the
+    // ISO itself as the `release-iso` asset.
+    let release = if config.container_image.is_none() && config.release.is_complete() {
+        for (plugin, ids) in &groups {
+            if !plugin.info.settings.iter().any(|s| s == "release") {
+                bail!(
+                    "{} cannot be built from a release ISO (as with the reference tool): set container_image",
+                    ids.join(", ")
+                );
+            }
+        }
+        Some(crate::release::download(&config, &progress).await?)
+    } else {
+        None
+    };
+    let empty_rootfs;
+    let (rootfs, boot) = match &release {
+        Some(iso) => {
+            assets.push(NamedTree {
+                name: "release-iso".into(),
+                path: iso.parent().expect("downloads directory").to_path_buf(),
+            });
+            if !config.disable_netboot {
+                crate::release::extract_netboot(iso, &config.state_dir.join("netboot"))?;
+            }
+            empty_rootfs = tempfile_dir(&config.state_dir)?;
+            (empty_rootfs.path().to_path_buf(), None)
+        }
+        None => {
+            let rootfs = crate::source::resolve(&config).await?;
+            let boot = auroraboot_oci::find_boot_files(&rootfs.path);
+            match &boot {
+                Ok(b) => tracing::info!("rootfs kernel: {}, initrd: {}", b.kernel, b.initrd),
+                Err(e) => tracing::debug!("{e}"),
+            }
+            (rootfs.path, Some(boot.map_err(|e| e.to_string())))
+        }
+    };
 
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating state_dir {}", config.state_dir.display()))?;
@@ -180,13 +216,17 @@ pub async fn run(
         .with_context(|| format!("writing {}", config_yaml.display()))?;
 
     let limits = limits(&config);
-    let progress = Arc::new(Progress::new());
     for (plugin, ids) in groups {
+        let mut settings = plugin_settings(resolved, &plugin.info, boot.as_ref())?;
+        if let Some(iso) = &release {
+            let name = iso.file_name().expect("a file name").to_string_lossy();
+            settings.push(("release.iso".into(), SettingValue::Text(name.into_owned())));
+        }
         let spec = BuildSpec {
             outputs: ids.clone(),
-            settings: plugin_settings(resolved, &plugin.info, &boot)?,
+            settings,
             cloud_config: cloud_config.clone(),
-            rootfs: rootfs.path.clone(),
+            rootfs: rootfs.clone(),
             assets: assets.clone(),
             state_dir: config.state_dir.clone(),
         };
@@ -220,6 +260,16 @@ pub async fn run(
         );
     }
     Ok(())
+}
+
+/// An empty directory under `state_dir`, removed when dropped.
+fn tempfile_dir(state_dir: &Path) -> Result<tempfile::TempDir> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating state_dir {}", state_dir.display()))?;
+    tempfile::Builder::new()
+        .prefix(".empty-rootfs-")
+        .tempdir_in(state_dir)
+        .with_context(|| format!("creating an empty rootfs in {}", state_dir.display()))
 }
 
 fn human_size(path: &Path) -> String {

@@ -5,7 +5,7 @@
 //! is unchanged (the key is the manifest digest, or the archive's
 //! identity), and becomes visible only once complete. `docker://` uses the
 //! local daemon's copy when it has one for the platform, else the registry.
-//! Release inputs are recognized and refused with a clear message.
+//! Release inputs are handled by `release` (they carry no rootfs).
 
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
@@ -105,21 +105,9 @@ async fn pull_from_registry(
 async fn acquire(config: &Config, reuse: bool) -> Result<Acquired> {
     let Some(image) = &config.container_image else {
         if config.release.is_complete() {
-            let r = &config.release;
-            let release = auroraboot_fetch::Release {
-                base_url: r.base_url.clone(),
-                repository: r.repository.clone().unwrap_or_default(),
-                release_version: r.release_version.clone().unwrap_or_default(),
-                artifact_version: r.artifact_version.clone().unwrap_or_default(),
-                flavor: r.flavor.clone().unwrap_or_default(),
-                flavor_release: r.flavor_release.clone(),
-                variant: r.variant.clone(),
-                platform: r.platform.clone(),
-            };
-            let url = release.url(".iso")?;
             bail!(
-                "building from a release ISO ({url}) needs the ISO output, which is not in this version yet; \
-                 use container_image= with a registry reference, docker://, oci-layout://, ocifile://, file:// or dir://"
+                "a release ISO has no container rootfs: this needs container_image \
+                 (a registry reference, docker://, oci-layout://, ocifile://, file:// or dir://)"
             );
         }
         bail!(

@@ -14,6 +14,10 @@ pub mod squashfs;
 // The component (exports, host imports) exists only in the wasm build;
 // natively this crate is the library of the pieces above, for their tests.
 #[cfg(target_arch = "wasm32")]
+mod assemble;
+#[cfg(target_arch = "wasm32")]
 mod live_iso;
 #[cfg(target_arch = "wasm32")]
 mod plugin;
+#[cfg(target_arch = "wasm32")]
+mod release_iso;

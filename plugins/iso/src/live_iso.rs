@@ -5,38 +5,16 @@
 //! the files, `rootfs.squashfs` last: it is written straight into its
 //! extent as it is built, so nothing is ever staged twice.
 
+use crate::assemble::{self, Boot, Contents, Data};
 use crate::grub::{self, Live};
 use crate::squashfs::{self, Compression};
 use crate::{bootloader, efi_image, naming};
-use auroraboot_iso9660::eltorito::{self, BootEntry, Platform};
-use auroraboot_iso9660::writer::{FileId, Image, Layout, Options, terminator};
-use auroraboot_iso9660::{FIRST_DESCRIPTOR_LBA, Meta, SECTOR, hybrid};
+use auroraboot_iso9660::{Meta, SECTOR};
 use auroraboot_sdk::{BuildRequest, Dir, EntryKind, File, Output, log};
 use std::io::{self, Seek, SeekFrom, Write};
 
 pub const ISO_OUTPUT: &str = "iso";
-const CATALOG_LBA: u32 = 20;
-const FIRST_FREE_LBA: u32 = 21;
 const SQUASHFS_PATH: &str = "rootfs.squashfs";
-
-/// Where a file's bytes come from.
-enum Data<'a> {
-    Bytes(Vec<u8>),
-    Copy(&'a File),
-}
-
-/// What the ISO holds besides the squashfs, in placement order.
-struct Contents<'a> {
-    files: Vec<(String, Data<'a>, Meta)>,
-    dirs: Vec<(String, Meta)>,
-}
-
-impl<'a> Contents<'a> {
-    fn put(&mut self, path: &str, data: Data<'a>, meta: Meta) {
-        self.files.retain(|(p, _, _)| p != path);
-        self.files.push((path.to_string(), data, meta));
-    }
-}
 
 /// Builds the live ISO; returns its file name. The squashfs it contains is
 /// also copied to `squashfs_to` (the `squashfs` output) when given.
@@ -128,7 +106,7 @@ pub fn build(
     };
     if !overlay_files.is_empty() {
         for (path, file, meta) in &overlay_files {
-            contents.put(path, Data::Copy(file), *meta);
+            contents.put(path, Data::whole(file)?, *meta);
         }
         log::info(&format!("iso.overlay_iso: {} files", overlay_files.len()));
     }
@@ -142,11 +120,7 @@ pub fn build(
         x86: true,
     }
     .config();
-    if !contents
-        .files
-        .iter()
-        .any(|(p, _, _)| p == "boot/grub2/grub.cfg")
-    {
+    if !contents.has("boot/grub2/grub.cfg") {
         contents.put(
             "boot/grub2/grub.cfg",
             Data::Bytes(live.into_bytes()),
@@ -177,36 +151,15 @@ pub fn build(
         Data::Bytes(request.cloud_config.clone().into_bytes()),
         file_meta,
     );
-    contents.put("boot/kernel", Data::Copy(&kernel), file_meta);
-    contents.put("boot/initrd", Data::Copy(&initrd), file_meta);
+    contents.put("boot/kernel", Data::whole(&kernel)?, file_meta);
+    contents.put("boot/initrd", Data::whole(&initrd)?, file_meta);
     contents.files.retain(|(p, _, _)| p != SQUASHFS_PATH);
 
-    let mut image = Image::new(dir_meta);
-    for (path, meta) in &contents.dirs {
-        image.add_dir(path, *meta).map_err(|e| e.to_string())?;
-    }
-    let mut ids = Vec::new();
-    for (path, data, meta) in &contents.files {
-        let size = match data {
-            Data::Bytes(b) => b.len() as u64,
-            Data::Copy(f) => f.size().map_err(|e| format!("/{path}: {e}"))?,
-        };
-        ids.push(
-            image
-                .add_file(path, size, *meta)
-                .map_err(|e| e.to_string())?,
-        );
-    }
+    let (mut image, ids) = assemble::image(&contents, dir_meta)?;
     let squashfs_id = image
         .add_file(SQUASHFS_PATH, 0, file_meta)
         .map_err(|e| e.to_string())?;
-    let options = Options {
-        volume_id: grub::VOLUME_ID.into(),
-        joliet: true,
-        first_lba: FIRST_FREE_LBA,
-        created: mtime,
-        reserve_after: hybrid::BACKUP_GPT_BYTES.div_ceil(SECTOR) as u32,
-    };
+    let options = assemble::options(grub::VOLUME_ID, mtime);
     let draft = image.layout(&options).map_err(|e| e.to_string())?;
 
     let name = match settings.get_str("iso.override_name") {
@@ -251,7 +204,16 @@ pub fn build(
     image.set_size(squashfs_id, squashfs_size);
     let layout = image.layout(&options).map_err(|e| e.to_string())?;
     debug_assert_eq!(layout.extent(squashfs_id), draft.extent(squashfs_id));
-    write_image(&out, &layout, &contents, &ids, &boot_hybrid, mtime)
+    let boot = Boot {
+        bios: "boot/eltorito.img".into(),
+        boot_info_table: true,
+        grub2_boot_info: true,
+        efi: "boot/uefi.img".into(),
+        mbr_code: boot_hybrid,
+        grub2_mbr: true,
+    };
+    let seed = (mtime as u64) ^ (u64::from(layout.end_lba) * SECTOR);
+    assemble::write(&out, &layout, &contents, &ids, &boot, seed)
         .map_err(|e| format!("writing {file_name}: {e}"))?;
     if let Some(copy) = squashfs_to {
         copy.copy_from_output(&out, squashfs_start, 0, squashfs_size)
@@ -265,95 +227,9 @@ pub fn build(
     Ok(file_name)
 }
 
-/// Everything but the squashfs: descriptors, catalog, metadata, files,
-/// boot-image patches and the hybrid system area.
-fn write_image(
-    out: &Output,
-    layout: &Layout,
-    contents: &Contents<'_>,
-    ids: &[FileId],
-    boot_hybrid: &[u8],
-    mtime: i64,
-) -> Result<(), String> {
-    let put = |lba: u32, bytes: &[u8]| {
-        out.write_at(u64::from(lba) * SECTOR, bytes)
-            .map_err(|e| e.to_string())
-    };
-    let total = u64::from(layout.end_lba) * SECTOR;
-    out.set_len(total).map_err(|e| e.to_string())?;
-    let extent_of = |path: &str| {
-        contents
-            .files
-            .iter()
-            .zip(ids)
-            .find(|((p, _, _), _)| p == path)
-            .map(|(_, id)| layout.extent(*id))
-            .expect("boot images are in the tree")
-    };
-    let eltorito_lba = extent_of("boot/eltorito.img");
-    let uefi_lba = extent_of("boot/uefi.img");
-    for ((path, data, _), id) in contents.files.iter().zip(ids) {
-        let at = u64::from(layout.extent(*id)) * SECTOR;
-        match data {
-            Data::Bytes(bytes) if path == "boot/eltorito.img" => {
-                let mut patched = bytes.clone();
-                // The checksum of the info table covers the GRUB patch.
-                eltorito::patch_grub2_boot_info(&mut patched, eltorito_lba);
-                eltorito::patch_boot_info_table(&mut patched, FIRST_DESCRIPTOR_LBA, eltorito_lba);
-                out.write_at(at, &patched).map_err(|e| e.to_string())?;
-            }
-            Data::Bytes(bytes) => out.write_at(at, bytes).map_err(|e| e.to_string())?,
-            Data::Copy(file) => {
-                let len = file.size().map_err(|e| e.to_string())?;
-                out.copy_from(file, 0, at, len)
-                    .map_err(|e| format!("/{path}: {e}"))?;
-            }
-        }
-    }
-    let uefi_size = contents
-        .files
-        .iter()
-        .find_map(|(p, d, _)| match d {
-            Data::Bytes(b) if p == "boot/uefi.img" => Some(b.len() as u64),
-            _ => None,
-        })
-        .unwrap_or(0);
-    put(16, &layout.primary)?;
-    put(17, &eltorito::boot_record(CATALOG_LBA))?;
-    put(18, layout.joliet.as_ref().expect("joliet is on"))?;
-    put(19, &terminator())?;
-    put(
-        CATALOG_LBA,
-        &eltorito::catalog(&[
-            BootEntry {
-                platform: Platform::Bios,
-                lba: eltorito_lba,
-                load_sectors: 4,
-            },
-            BootEntry::efi(uefi_lba, uefi_size),
-        ]),
-    )?;
-    for (lba, bytes) in &layout.metadata {
-        put(*lba, bytes)?;
-    }
-    let mbr_code = eltorito::grub2_mbr(boot_hybrid, eltorito_lba)?;
-    let mut writer = out.writer();
-    hybrid::write(
-        &mut writer,
-        total,
-        &hybrid::Hybrid {
-            mbr_code,
-            esp: Some((u64::from(uefi_lba) * SECTOR, uefi_size)),
-            seed: (mtime as u64) ^ total,
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    writer.flush().map_err(|e| e.to_string())
-}
-
 /// The files and directories of `iso.overlay_iso`; symlinks and special
 /// files are skipped with a warning (an ISO tree here holds files only).
-fn overlay_tree(
+pub fn overlay_tree(
     overlay: &Dir,
     dirs: &mut Vec<(String, Meta)>,
 ) -> Result<Vec<(String, File, Meta)>, String> {

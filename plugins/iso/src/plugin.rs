@@ -3,6 +3,7 @@
 //! assembled in [`crate::live_iso`].
 
 use crate::live_iso::{self, ISO_OUTPUT};
+use crate::release_iso;
 use crate::squashfs::{self, Compression, Compressor, Entry, Kind, Source};
 use auroraboot_sdk::{
     BuildRequest, Dir, EntryKind, OutputInfo, Plugin, PluginInfo, Report, codec, log, progress,
@@ -40,6 +41,7 @@ impl Plugin for Iso {
             .setting("iso")
             .setting("rootfs")
             .setting("arch")
+            .setting("release")
     }
 
     fn build(request: BuildRequest) -> Result<Report, String> {
@@ -57,6 +59,10 @@ impl Plugin for Iso {
                 ));
             }
         };
+        let wants = |id: &str| request.outputs.iter().any(|o| o == id);
+        if let Some(file) = release_iso::release_file(&request)? {
+            return from_release(&request, file, wants(ISO_OUTPUT), wants(SQUASHFS_OUTPUT));
+        }
         let mut entries =
             walk(&request.rootfs, 0).map_err(|e| format!("reading the rootfs: {e}"))?;
         let overlay = request.asset("rootfs-overlay");
@@ -76,7 +82,6 @@ impl Plugin for Iso {
             overlay,
             from_overlay: &from_overlay,
         };
-        let wants = |id: &str| request.outputs.iter().any(|o| o == id);
         let squashfs_out = if wants(SQUASHFS_OUTPUT) {
             Some(
                 request
@@ -124,6 +129,40 @@ impl Plugin for Iso {
 }
 
 register_plugin!(Iso);
+
+/// Outputs from a release ISO: the custom ISO and/or its squashfs.
+fn from_release(
+    request: &BuildRequest,
+    file: auroraboot_sdk::File,
+    iso: bool,
+    squashfs: bool,
+) -> Result<Report, String> {
+    let release = release_iso::Release::open(file)?;
+    let mut files = Vec::new();
+    if iso {
+        let name = match request.settings.get_str("iso.override_name") {
+            Some(name) => {
+                crate::naming::check_override(&name)?;
+                format!("{name}.iso")
+            }
+            None => release_iso::CUSTOM_NAME.to_string(),
+        };
+        let out = request
+            .create_output(ISO_OUTPUT, &name)
+            .map_err(|e| e.to_string())?;
+        release_iso::build(request, &release, &out)?;
+        files.push(name);
+    }
+    if squashfs {
+        let out = request
+            .create_output(SQUASHFS_OUTPUT, SQUASHFS_FILE)
+            .map_err(|e| e.to_string())?;
+        release.copy_squashfs(&out)?;
+        files.push(SQUASHFS_FILE.into());
+    }
+    let summary = format!("{} from the release ISO", files.join(", "));
+    Ok(Report::new(files, summary))
+}
 
 /// Block compression through the host's `codec` service.
 pub(crate) struct HostCodec(pub(crate) Compression);

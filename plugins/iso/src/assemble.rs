@@ -1,0 +1,206 @@
+//! Writing an ISO from a planned tree (wasm only), shared by the live ISO
+//! built from a rootfs and the custom ISO made from a release ISO: file
+//! data (bytes in memory, or ranges of host files copied by the host),
+//! descriptors, El Torito catalog and boot-image patches, and the hybrid
+//! MBR + GPT system area.
+
+use auroraboot_iso9660::eltorito::{self, BootEntry, Platform};
+use auroraboot_iso9660::writer::{FileId, Image, Layout, Options, terminator};
+use auroraboot_iso9660::{FIRST_DESCRIPTOR_LBA, Meta, SECTOR, hybrid};
+use auroraboot_sdk::{File, Output};
+use std::io::Write;
+
+/// Sector of the boot catalog; descriptors are 16-19 before it.
+const CATALOG_LBA: u32 = 20;
+
+/// Where a file's bytes come from.
+pub enum Data<'a> {
+    Bytes(Vec<u8>),
+    /// `len` bytes of a host file from `offset`.
+    Range {
+        file: &'a File,
+        offset: u64,
+        len: u64,
+    },
+}
+
+impl<'a> Data<'a> {
+    pub fn whole(file: &'a File) -> Result<Self, String> {
+        let len = file.size().map_err(|e| e.to_string())?;
+        Ok(Data::Range {
+            file,
+            offset: 0,
+            len,
+        })
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Data::Bytes(b) => b.len() as u64,
+            Data::Range { len, .. } => *len,
+        }
+    }
+}
+
+/// The tree of an ISO, files in placement order.
+#[derive(Default)]
+pub struct Contents<'a> {
+    pub files: Vec<(String, Data<'a>, Meta)>,
+    pub dirs: Vec<(String, Meta)>,
+}
+
+impl<'a> Contents<'a> {
+    /// Adds or replaces a file.
+    pub fn put(&mut self, path: &str, data: Data<'a>, meta: Meta) {
+        self.files.retain(|(p, _, _)| p != path);
+        self.files.push((path.to_string(), data, meta));
+    }
+
+    pub fn has(&self, path: &str) -> bool {
+        self.files.iter().any(|(p, _, _)| p == path)
+    }
+
+    fn bytes_of(&self, path: &str) -> Option<&[u8]> {
+        self.files.iter().find_map(|(p, d, _)| match d {
+            Data::Bytes(b) if p == path => Some(b.as_slice()),
+            _ => None,
+        })
+    }
+}
+
+/// How the image boots; the paths name files of [`Contents`] held as bytes.
+pub struct Boot {
+    /// GRUB's `eltorito.img` (or any no-emulation BIOS image).
+    pub bios: String,
+    /// Fill its boot info table / GRUB's core address once placed.
+    pub boot_info_table: bool,
+    pub grub2_boot_info: bool,
+    /// The FAT EFI System image, also the GPT's ESP.
+    pub efi: String,
+    /// 440 bytes of MBR boot code; patched with the core image's address
+    /// when `grub2_mbr`.
+    pub mbr_code: Vec<u8>,
+    pub grub2_mbr: bool,
+}
+
+/// The tree as an [`Image`], with each file's id.
+pub fn image(contents: &Contents<'_>, root: Meta) -> Result<(Image, Vec<FileId>), String> {
+    let mut image = Image::new(root);
+    for (path, meta) in &contents.dirs {
+        image.add_dir(path, *meta).map_err(|e| e.to_string())?;
+    }
+    let ids = contents
+        .files
+        .iter()
+        .map(|(path, data, meta)| {
+            image
+                .add_file(path, data.len(), *meta)
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((image, ids))
+}
+
+/// Layout options of every ISO written here (room for the backup GPT).
+pub fn options(volume_id: &str, created: i64) -> Options {
+    Options {
+        volume_id: volume_id.into(),
+        joliet: true,
+        first_lba: CATALOG_LBA + 1,
+        created,
+        reserve_after: hybrid::BACKUP_GPT_BYTES.div_ceil(SECTOR) as u32,
+        lba_bias: 0,
+    }
+}
+
+/// Writes everything but data already streamed into its extent (the live
+/// squashfs): files, descriptors, catalog, patches and system area.
+pub fn write(
+    out: &Output,
+    layout: &Layout,
+    contents: &Contents<'_>,
+    ids: &[FileId],
+    boot: &Boot,
+    seed: u64,
+) -> Result<(), String> {
+    let put = |lba: u32, bytes: &[u8]| {
+        out.write_at(u64::from(lba) * SECTOR, bytes)
+            .map_err(|e| e.to_string())
+    };
+    let total = u64::from(layout.end_lba) * SECTOR;
+    out.set_len(total).map_err(|e| e.to_string())?;
+    let extent_of = |path: &str| {
+        contents
+            .files
+            .iter()
+            .zip(ids)
+            .find(|((p, _, _), _)| p == path)
+            .map(|(_, id)| layout.extent(*id))
+            .ok_or_else(|| format!("boot image /{path} is not in the ISO tree"))
+    };
+    let bios_lba = extent_of(&boot.bios)?;
+    let efi_lba = extent_of(&boot.efi)?;
+    let efi_size = contents
+        .bytes_of(&boot.efi)
+        .map(|b| b.len() as u64)
+        .unwrap_or(0);
+    for ((path, data, _), id) in contents.files.iter().zip(ids) {
+        let at = u64::from(layout.extent(*id)) * SECTOR;
+        match data {
+            Data::Bytes(bytes) if *path == boot.bios => {
+                let mut patched = bytes.clone();
+                // The info table's checksum covers the GRUB patch: GRUB first.
+                if boot.grub2_boot_info {
+                    eltorito::patch_grub2_boot_info(&mut patched, bios_lba);
+                }
+                if boot.boot_info_table {
+                    eltorito::patch_boot_info_table(&mut patched, FIRST_DESCRIPTOR_LBA, bios_lba);
+                }
+                out.write_at(at, &patched).map_err(|e| e.to_string())?;
+            }
+            Data::Bytes(bytes) => out.write_at(at, bytes).map_err(|e| e.to_string())?,
+            Data::Range { file, offset, len } => {
+                out.copy_from(file, *offset, at, *len)
+                    .map_err(|e| format!("/{path}: {e}"))?;
+            }
+        }
+    }
+    put(16, &layout.primary)?;
+    put(17, &eltorito::boot_record(CATALOG_LBA))?;
+    put(18, layout.joliet.as_ref().expect("joliet is on"))?;
+    put(19, &terminator())?;
+    put(
+        CATALOG_LBA,
+        &eltorito::catalog(&[
+            BootEntry {
+                platform: Platform::Bios,
+                lba: bios_lba,
+                load_sectors: 4,
+            },
+            BootEntry::efi(efi_lba, efi_size),
+        ]),
+    )?;
+    for (lba, bytes) in &layout.metadata {
+        put(*lba, bytes)?;
+    }
+    let mbr_code = if boot.grub2_mbr {
+        eltorito::grub2_mbr(&boot.mbr_code, bios_lba)?
+    } else {
+        let mut code = [0u8; 440];
+        let n = boot.mbr_code.len().min(440);
+        code[..n].copy_from_slice(&boot.mbr_code[..n]);
+        code
+    };
+    let mut writer = out.writer();
+    hybrid::write(
+        &mut writer,
+        total,
+        &hybrid::Hybrid {
+            mbr_code,
+            esp: Some((u64::from(efi_lba) * SECTOR, efi_size)),
+            seed,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    writer.flush().map_err(|e| e.to_string())
+}
