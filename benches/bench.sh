@@ -3,7 +3,9 @@
 # reference tools run side by side on the same data:
 #   - `plugins list`, cold (empty compile cache) and warm;
 #   - per-call plugin overhead (a build over a one-file rootfs);
-#   - rootfs-tarball vs `tar -czf` of the same tree.
+#   - rootfs-tarball vs `tar -czf` of the same tree;
+#   - squashfs output vs mksquashfs; live ISO vs mksquashfs + xorriso (time,
+#     size, peak RSS); custom ISO from a release vs xorriso's replay.
 # Uses the release binary (`make bench` builds it). Writes only under
 # target/bench/.
 set -euo pipefail
@@ -92,6 +94,64 @@ mksq_ms=$(( ($(now) - t0) / 1000000 ))
 sq_size=$(stat -c %s "$work/state-sq/netboot/kairos.squashfs")
 mksq_size=$(stat -c %s "$work/reference.squashfs")
 
+# The live ISO (squashfs inside, streamed into its extent) vs upstream's
+# pipeline: mksquashfs, then xorriso with the same boot options.
+mkdir -p "$tree/boot"
+cp "$(ls /boot/vmlinuz-* | head -n 1)" "$tree/boot/vmlinuz"
+head -c 33554432 /dev/urandom > "$tree/boot/initrd"
+peak_kib() { python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"; }
+t0=$(now)
+iso_rss=$(peak_kib "$bin" --output iso \
+    --set container_image="dir://$PWD/$tree" --set state_dir="$PWD/$work/state-iso" \
+    --set iso.override_name=bench --set disable_netboot=true --set disable_http_server=true)
+iso_ms=$(( ($(now) - t0) / 1000000 ))
+iso_size=$(stat -c %s "$work/state-iso/iso/bench.iso")
+bl=/usr/local/share/auroraboot/bootloader/amd64
+xtree="$work/xorriso-tree"
+t0=$(now)
+mkdir -p "$xtree/boot/grub2"
+cp "$tree/boot/vmlinuz" "$xtree/boot/kernel"
+cp "$tree/boot/initrd" "$xtree/boot/initrd"
+mksquashfs "$tree" "$xtree/rootfs.squashfs" -b 1024k -comp gzip -quiet -no-progress >/dev/null
+cp "$bl/eltorito.img" "$xtree/boot/eltorito.img"
+echo "set timeout=10" > "$xtree/boot/grub2/grub.cfg"
+truncate -s 4M "$work/uefi.img" && mkfs.vfat -n EFI_LIVE "$work/uefi.img" >/dev/null
+mmd -i "$work/uefi.img" ::EFI ::EFI/BOOT && mcopy -i "$work/uefi.img" "$bl/grubx64.efi" ::EFI/BOOT/bootx64.efi
+xorriso_rss=$(peak_kib xorriso -volid COS_LIVE -joliet on -padding 0 -outdev "$work/reference.iso" \
+    -map "$xtree" / -chmod 0755 -- -boot_image grub bin_path=/boot/eltorito.img \
+    -boot_image grub grub2_mbr="$bl/boot_hybrid.img" -boot_image grub grub2_boot_info=on \
+    -boot_image any partition_offset=16 -boot_image any cat_path=/boot/boot.catalog \
+    -boot_image any cat_hidden=on -boot_image any boot_info_table=on -boot_image any platform_id=0x00 \
+    -boot_image any emul_type=no_emulation -boot_image any load_size=2048 \
+    -append_partition 2 0xef "$work/uefi.img" -boot_image any next \
+    -boot_image any efi_path=--interval:appended_partition_2:all:: -boot_image any platform_id=0xef \
+    -boot_image any emul_type=no_emulation -boot_image any appended_part_as=gpt)
+xorriso_ms=$(( ($(now) - t0) / 1000000 ))
+xorriso_size=$(stat -c %s "$work/reference.iso")
+
+# Custom ISO from a release ISO (upstream: xorriso replay with the config).
+rel="$work/release-site/r/releases/download/v3.0.0"
+mkdir -p "$rel"
+ln -f "$work/reference.iso" "$rel/kairos-bench-1-core-amd64-generic-v3.0.0.iso"
+echo "#cloud-config" > "$work/config.yaml"
+mkdir -p "$work/state-rel/downloads"
+ln -f "$work/reference.iso" "$work/state-rel/downloads/kairos-bench-1-core-amd64-generic-v3.0.0.iso"
+echo "$(sha256sum < "$work/reference.iso" | cut -d' ' -f1)  kairos-bench-1-core-amd64-generic-v3.0.0.iso" \
+    > "$work/state-rel/downloads/kairos-bench-1-core-amd64-generic-v3.0.0.iso.sha256"
+t0=$(now)
+"$bin" --set repository=r --set release_version=v3.0.0 --set artifact_version=v3.0.0 \
+    --set flavor=bench --set flavor_release=1 --set release_base_url=http://127.0.0.1:9 \
+    --set state_dir="$PWD/$work/state-rel" --set disable_netboot=true --set disable_http_server=true \
+    --cloud-config "$work/config.yaml" >/dev/null 2>&1
+custom_ms=$(( ($(now) - t0) / 1000000 ))
+cp "$work/reference.iso" "$work/replay.iso"
+mkdir -p "$work/overlay" && cp "$work/config.yaml" "$work/overlay/"
+t0=$(now)
+xorriso -indev "$work/replay.iso" -outdev "$work/replay.iso" -map "$work/overlay" / -boot_image any replay >/dev/null 2>&1
+replay_ms=$(( ($(now) - t0) / 1000000 ))
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo
@@ -105,5 +165,9 @@ echo "| rootfs-tarball vs \`tar -czf\`, $((tree_bytes / 1048576)) MiB tree, wall
 echo "| archive size | $((ours_size / 1048576)) MiB | $((tar_size / 1048576)) MiB | $(ratio "$ours_size" "$tar_size") |"
 echo "| squashfs output vs \`mksquashfs -b 1024k -comp gzip\`, wall (goal <= 1.2) | ${sq_ms} ms | ${mksq_ms} ms | $(ratio "$sq_ms" "$mksq_ms") |"
 echo "| squashfs size | $((sq_size / 1048576)) MiB | $((mksq_size / 1048576)) MiB | $(ratio "$sq_size" "$mksq_size") |"
+echo "| live ISO (squashfs + ISO) vs mksquashfs + xorriso, wall | ${iso_ms} ms | ${xorriso_ms} ms | $(ratio "$iso_ms" "$xorriso_ms") |"
+echo "| ISO size | $((iso_size / 1048576)) MiB | $((xorriso_size / 1048576)) MiB | $(ratio "$iso_size" "$xorriso_size") |"
+echo "| peak RSS, ISO build vs xorriso alone | $((iso_rss / 1024)) MiB | $((xorriso_rss / 1024)) MiB | $(ratio "$iso_rss" "$xorriso_rss") |"
+echo "| custom ISO from a release ISO vs \`xorriso ... -boot_image any replay\` (incl. checksum of the cached ISO) | ${custom_ms} ms | ${replay_ms} ms | $(ratio "$custom_ms" "$replay_ms") |"
 echo
 echo "($(nproc) cores; median of $runs runs for the first four rows; one run for the tree)"

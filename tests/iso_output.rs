@@ -309,6 +309,31 @@ fn a_missing_bootloader_or_a_bad_name_fails_cleanly() {
         .run()
         .failure()
         .stderr_has("iso.override_name");
+    // A rootfs without a kernel: the ISO says what was looked for, the
+    // squashfs alone does not need one.
+    let bare = sb.path("bare-rootfs");
+    std::fs::create_dir_all(bare.join("etc")).unwrap();
+    std::fs::write(bare.join("etc/hostname"), "bare\n").unwrap();
+    let bare_run = |output: &str| {
+        let mut cmd = sb.auroraboot();
+        cmd.args([
+            "--output",
+            output,
+            "--set",
+            "disable_netboot=true",
+            "--set",
+            "disable_http_server=true",
+        ])
+        .arg("--set")
+        .arg(format!("container_image=dir://{}", bare.display()))
+        .arg("--set")
+        .arg(format!("state_dir={}", sb.state_dir().display()));
+        cmd.run()
+    };
+    bare_run("iso")
+        .failure()
+        .stderr_has("looked for boot/vmlinuz");
+    bare_run("squashfs").success();
     // Nothing half-written is left behind.
     let left: Vec<_> = std::fs::read_dir(sb.state_dir().join("iso"))
         .map(|d| d.map(|e| e.unwrap().file_name()).collect())

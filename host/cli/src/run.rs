@@ -71,8 +71,9 @@ fn setting_value(value: Scalar) -> SettingValue {
 
 /// The configuration under the keys a plugin declared. A plugin asking for
 /// `rootfs` also gets `rootfs.kernel` / `rootfs.initrd` (found in /boot,
-/// relative to the rootfs) unless the user set them; `boot` is `None` when
-/// there is no rootfs (a release ISO).
+/// relative to the rootfs) unless the user set them, or `rootfs.missing`
+/// saying what was looked for; `boot` is `None` when there is no rootfs
+/// (a release ISO).
 fn plugin_settings(
     resolved: &Resolved,
     info: &PluginInfo,
@@ -86,16 +87,19 @@ fn plugin_settings(
     if let Some(boot) = boot
         && info.settings.iter().any(|s| s == "rootfs")
     {
-        let boot = boot
-            .as_ref()
-            .map_err(|e| anyhow::anyhow!("plugin '{}' needs the rootfs kernel: {e}", info.name))?;
-        for (key, value) in [
-            ("rootfs.kernel", &boot.kernel),
-            ("rootfs.initrd", &boot.initrd),
-        ] {
-            if !settings.iter().any(|(k, _)| k == key) {
-                settings.push((key.to_string(), SettingValue::Text(value.clone())));
+        match boot {
+            Ok(boot) => {
+                for (key, value) in [
+                    ("rootfs.kernel", &boot.kernel),
+                    ("rootfs.initrd", &boot.initrd),
+                ] {
+                    if !settings.iter().any(|(k, _)| k == key) {
+                        settings.push((key.to_string(), SettingValue::Text(value.clone())));
+                    }
+                }
             }
+            // Not every output needs them: the plugin reports this if it does.
+            Err(e) => settings.push(("rootfs.missing".into(), SettingValue::Text(e.clone()))),
         }
     }
     Ok(settings)

@@ -83,9 +83,11 @@ pub fn build(
 
     // Kernel and initrd, found by the host in /boot.
     let open = |key: &str| -> Result<File, String> {
-        let path = settings
-            .get_str(key)
-            .ok_or_else(|| format!("{key} is not set: the rootfs has no kernel/initrd in /boot"))?;
+        let path = settings.get_str(key).ok_or_else(|| {
+            settings
+                .get_str("rootfs.missing")
+                .unwrap_or_else(|| format!("{key} is not set"))
+        })?;
         rootfs
             .open_file(&path)
             .map_err(|e| format!("{key} /{path}: {e}"))
