@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The built-in demo: makes a small Kairos-shaped image (an OCI image
-# layout), then runs auroraboot on it with the example rootfs-tarball
-# plugin and a templated cloud-config, and shows the result. Everything
-# lands under target/demo/.
+# layout, with the host's Debian cloud kernel when installed), then runs
+# auroraboot on it with a templated cloud-config: the live ISO (built-in
+# `iso` plugin) and a rootfs tarball (the example third-party plugin), and
+# shows the result. Everything lands under target/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,8 @@ echo "kairos-demo" > "$root/etc/hostname"
 printf '#!/bin/sh\necho "hello from the demo rootfs"\n' > "$root/usr/bin/hello"
 chmod 755 "$root/usr/bin/hello"
 ln -s usr/bin "$root/bin"
-head -c 4194304 /dev/urandom > "$root/boot/vmlinuz-6.1.0-demo"
+kernel=$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | head -n 1 || true)
+if [ -n "$kernel" ]; then cp "$kernel" "$root/boot/vmlinuz-6.1.0-demo"; else head -c 4194304 /dev/urandom > "$root/boot/vmlinuz-6.1.0-demo"; fi
 ln -s vmlinuz-6.1.0-demo "$root/boot/vmlinuz"
 head -c 2097152 /dev/zero > "$root/boot/initrd-6.1.0-demo"
 ln -s initrd-6.1.0-demo "$root/boot/initrd"
@@ -79,13 +81,15 @@ set -x
     --set github.user=mudler --set kairos.password=kairos \
     --set rootfs_tarball.mtime=0 \
     --cloud-config "$demo/cloud-config.yaml" \
-    --output rootfs-tarball
+    --output iso,rootfs-tarball
 set +x
 echo
 echo "== $demo/state:"
 find "$demo/state" -maxdepth 2 -type f -not -path "*/rootfs/*" | sort
 echo "== embedded cloud-config ($demo/state/config.yaml):"
 cat "$demo/state/config.yaml"
+echo "== the ISO's boot records (xorriso):"
+xorriso -indev "$demo/state/iso/kairos-demo-1-core-amd64-generic-v0.0.1.iso" -report_el_torito plain 2>/dev/null | grep -E "El Torito (boot img|img path)"
 echo "== archive listing:"
 tar -tzvf "$demo/state/rootfs-tarball/rootfs.tar.gz"
 (cd "$demo/state/rootfs-tarball" && sha256sum -c rootfs.tar.gz.sha256)
