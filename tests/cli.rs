@@ -318,15 +318,15 @@ fn sources_and_outputs_are_checked_before_any_work() {
         .args(["--set", &set_state, "--output", "rootfs-tarball"])
         .run()
         .failure()
-        .stderr_has("unknown output 'rootfs-tarball'; available outputs: squashfs");
+        .stderr_has("unknown output 'rootfs-tarball'; available outputs: iso, squashfs");
     let plugins = sb.plugin_dir("plugins", &["rootfs-tarball"]);
     sb.auroraboot()
         .arg("--plugin-dir")
         .arg(&plugins)
-        .args(["--set", &set_state, "--output", "rootfs-tarball,iso"])
+        .args(["--set", &set_state, "--output", "rootfs-tarball,vhd"])
         .run()
         .failure()
-        .stderr_has("unknown output 'iso'; available outputs: rootfs-tarball, squashfs");
+        .stderr_has("unknown output 'vhd'; available outputs: rootfs-tarball, iso, squashfs");
     sb.auroraboot()
         .arg("--plugin-dir")
         .arg(&plugins)
@@ -338,11 +338,25 @@ fn sources_and_outputs_are_checked_before_any_work() {
         .arg("--plugin-dir")
         .arg(&plugins)
         .args(["--set", &set_state, "--output", "rootfs-tarball"])
-        .args(["--set", "repository=kairos-io/kairos", "--set", "release_version=v2.4.2", "--set", "artifact_version=v2.4.2"])
-        .args(["--set", "flavor=rockylinux", "--set", "flavor_release=9", "--set", "release_base_url=http://127.0.0.1:9/gh"])
+        .args([
+            "--set",
+            "repository=kairos-io/kairos",
+            "--set",
+            "release_version=v2.4.2",
+            "--set",
+            "artifact_version=v2.4.2",
+        ])
+        .args([
+            "--set",
+            "flavor=rockylinux",
+            "--set",
+            "flavor_release=9",
+            "--set",
+            "release_base_url=http://127.0.0.1:9/gh",
+        ])
         .run()
         .failure()
-        .stderr_has("(http://127.0.0.1:9/gh/kairos-io/kairos/releases/download/v2.4.2/kairos-rockylinux-9-core-amd64-generic-v2.4.2.iso) needs the ISO output");
+        .stderr_has("rootfs-tarball cannot be built from a release ISO");
     sb.auroraboot()
         .arg("--plugin-dir")
         .arg(&plugins)
@@ -380,6 +394,8 @@ fn debug_lists_keys_nothing_uses() {
             "github.user=mudler",
             "--set",
             "rootfs_tarball.mtime=0",
+            "--set",
+            "disable_netboot=true",
         ])
         .arg("--set")
         .arg(format!("container_image=dir://{}", rootfs.display()))

@@ -30,37 +30,70 @@ fn site(sb: &Sandbox, checksum: Option<&str>) -> FileServer {
     FileServer::start(sb.path("site"))
 }
 
-fn run(sb: &Sandbox, server: &FileServer, extra: &[&str]) -> auroraboot_tests::Run {
+fn command(sb: &Sandbox, server: &FileServer, extra: &[&str]) -> std::process::Command {
     let config = sb.path("config.yaml");
     std::fs::write(&config, CONFIG).unwrap();
-    sb.auroraboot()
-        .args([
+    let mut cmd = sb.auroraboot();
+    cmd.args([
+        "--set",
+        "repository=kairos-io/kairos",
+        "--set",
+        "flavor=fixture",
+        "--set",
+        "flavor_release=1",
+    ])
+    .args([
+        "--set",
+        &format!("release_version={VERSION}"),
+        "--set",
+        &format!("artifact_version={VERSION}"),
+    ])
+    .args([
+        "--set",
+        &format!("release_base_url={}", server.url),
+        "--set",
+        "node.name=from-release",
+    ])
+    .args(["--set", "disable_http_server=true"])
+    .arg("--set")
+    .arg(format!("state_dir={}", sb.state_dir().display()))
+    .arg("--cloud-config")
+    .arg(&config)
+    .args(extra);
+    cmd
+}
+
+fn run(sb: &Sandbox, server: &FileServer, extra: &[&str]) -> auroraboot_tests::Run {
+    command(sb, server, extra).run()
+}
+
+/// With netboot on (loopback only): extraction, then serving until SIGTERM.
+fn run_serving(sb: &Sandbox, server: &FileServer) -> auroraboot_tests::Run {
+    let port = free_port();
+    command(
+        sb,
+        server,
+        &[
             "--set",
-            "repository=kairos-io/kairos",
+            "disable_netboot=false",
             "--set",
-            "flavor=fixture",
+            "netboot_listen_addr=127.0.0.1",
             "--set",
-            "flavor_release=1",
-        ])
-        .args([
-            "--set",
-            &format!("release_version={VERSION}"),
-            "--set",
-            &format!("artifact_version={VERSION}"),
-        ])
-        .args([
-            "--set",
-            &format!("release_base_url={}", server.url),
-            "--set",
-            "node.name=from-release",
-        ])
-        .args(["--set", "disable_http_server=true"])
-        .arg("--set")
-        .arg(format!("state_dir={}", sb.state_dir().display()))
-        .arg("--cloud-config")
-        .arg(&config)
-        .args(extra)
-        .run()
+            "netboot.address=127.0.0.1",
+        ],
+    )
+    .arg("--set")
+    .arg(format!("netboot_http_port={port}"))
+    .run_until("serving until", Duration::from_secs(120))
+    .success()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn sha256(path: &std::path::Path) -> String {
@@ -79,9 +112,9 @@ fn sha256(path: &std::path::Path) -> String {
 fn a_release_iso_becomes_a_custom_iso_that_boots_with_the_config() {
     let sb = Sandbox::new();
     let server = site(&sb, Some(&sha256(&fixture::release_iso())));
-    run(&sb, &server, &["--set", "disable_netboot=false"])
-        .success()
-        .stderr_has("kairos.iso.custom.iso");
+    run_serving(&sb, &server)
+        .stderr_has("kairos.iso.custom.iso")
+        .stderr_has("netboot: shutting down");
     let custom = sb.state_dir().join("iso/kairos.iso.custom.iso");
     assert!(custom.is_file());
     let first = server.requests();
@@ -109,9 +142,7 @@ fn a_release_iso_becomes_a_custom_iso_that_boots_with_the_config() {
     }
 
     // A second run makes no request at all.
-    run(&sb, &server, &["--set", "disable_netboot=false"])
-        .success()
-        .stderr_has("already downloaded and verified");
+    run_serving(&sb, &server).stderr_has("already downloaded and verified");
     assert_eq!(
         server.requests().len(),
         first.len(),

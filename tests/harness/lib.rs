@@ -260,11 +260,51 @@ impl Run {
 pub trait RunExt {
     fn run(&mut self) -> Run;
     fn run_with_stdin(&mut self, input: &str) -> Run;
+    /// Runs a command that serves until signalled: waits (up to `timeout`)
+    /// for `ready` on stderr, sends SIGTERM, and returns the whole run.
+    fn run_until(&mut self, ready: &str, timeout: std::time::Duration) -> Run;
 }
 
 impl RunExt for Command {
     fn run(&mut self) -> Run {
         Run::of(self.output().expect("spawning auroraboot"))
+    }
+
+    fn run_until(&mut self, ready: &str, timeout: std::time::Duration) -> Run {
+        let mut child = self
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning auroraboot");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(ready) => break,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a pid");
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let output = child.wait_with_output().expect("waiting for auroraboot");
+        Run {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: reader.join().unwrap_or_default(),
+        }
     }
 
     fn run_with_stdin(&mut self, input: &str) -> Run {

@@ -6,6 +6,7 @@ mod builtins {
 mod checksum;
 mod cli;
 mod inputs;
+mod netboot;
 mod plugins_cmd;
 mod progress;
 mod release;
@@ -117,23 +118,36 @@ async fn main_inner(cli: Cli) -> Result<()> {
             let resolved = inputs::resolve(&cli.inputs).await?;
             let (runtime, discovery) = discover(&cli.common).await?;
             debug_unknown_keys(&resolved, &discovery);
-            tokio::select! {
-                result = run::run(&runtime, &discovery, &resolved, &cli.output) => result,
-                _ = shutdown_signal() => anyhow::bail!("interrupted; partial outputs were removed"),
+            // One listener for the whole run: a signal between the build and
+            // the servers must not be lost.
+            let mut shutdown = Box::pin(shutdown_signal());
+            let serve = tokio::select! {
+                result = run::run(&runtime, &discovery, &resolved, &cli.output) => result?,
+                _ = &mut shutdown => anyhow::bail!("interrupted; partial outputs were removed"),
+            };
+            match serve {
+                Some(plan) => netboot::serve(&resolved, plan, shutdown).await,
+                None => Ok(()),
             }
         }
     }
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM; listening starts at the call, not at the first poll.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending().await,
+        }
     }
 }
 

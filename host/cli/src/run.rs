@@ -150,18 +150,24 @@ pub fn limits(config: &Config) -> Limits {
     }
 }
 
+/// Builds the outputs; returns what netboot should serve, unless disabled.
 pub async fn run(
     runtime: &Runtime,
     discovery: &Discovery,
     resolved: &Resolved,
     requested: &[String],
-) -> Result<()> {
+) -> Result<Option<crate::netboot::Plan>> {
     let config = resolved.config()?;
-    let outputs = if requested.is_empty() {
+    let release_input = config.container_image.is_none() && config.release.is_complete();
+    let mut outputs = if requested.is_empty() {
         default_outputs(&config)
     } else {
         requested.to_vec()
     };
+    // Netboot serves the squashfs: from an image it is built with the rest.
+    if !config.disable_netboot && !release_input && !outputs.iter().any(|o| o == "squashfs") {
+        outputs.push("squashfs".into());
+    }
     if outputs.is_empty() {
         bail!(
             "nothing to build: no --output given and disable_iso + disable_netboot with no disk.* set"
@@ -172,7 +178,7 @@ pub async fn run(
     let mut assets = assets(resolved)?;
     // A release ISO carries no rootfs: its plugins get an empty one and the
     // ISO itself as the `release-iso` asset.
-    let release = if config.container_image.is_none() && config.release.is_complete() {
+    let release = if release_input {
         for (plugin, ids) in &groups {
             if !plugin.info.settings.iter().any(|s| s == "release") {
                 bail!(
@@ -256,14 +262,31 @@ pub async fn run(
             started.elapsed().as_secs_f64()
         );
     }
-    if !config.disable_netboot || !(config.disable_http_server || config.disable_iso) {
+    if !(config.disable_http_server || config.disable_iso) {
         tracing::warn!(
-            "netboot and the artifact HTTP server are not available in this version yet; \
-             artifacts are in {} (set disable_netboot=true disable_http_server=true to silence this)",
+            "the artifact HTTP server is not available in this version yet; artifacts are in {} \
+             (set disable_http_server=true to silence this)",
             config.state_dir.display()
         );
     }
-    Ok(())
+    if config.disable_netboot {
+        return Ok(None);
+    }
+    let netboot_dir = config.state_dir.join("netboot");
+    Ok(Some(match (&release, &boot) {
+        (Some(_), _) => crate::netboot::Plan {
+            kernel: netboot_dir.join("kairos-kernel"),
+            initrd: netboot_dir.join("kairos-initrd"),
+            squashfs: netboot_dir.join("kairos.squashfs"),
+        },
+        (None, Some(Ok(b))) => crate::netboot::Plan {
+            kernel: rootfs.join(&b.kernel),
+            initrd: rootfs.join(&b.initrd),
+            squashfs: netboot_dir.join("kairos.squashfs"),
+        },
+        (None, Some(Err(e))) => bail!("netboot needs the rootfs kernel: {e}"),
+        (None, None) => bail!("netboot has nothing to serve"),
+    }))
 }
 
 /// An empty directory under `state_dir`, removed when dropped.

@@ -172,6 +172,24 @@ pub const KEYS: &[KeySpec] = &[
         "netboot servers' address",
     ),
     key(
+        "netboot.interface",
+        Kind::Text,
+        None,
+        "interface whose address netboot advertises (default: the default route's)",
+    ),
+    key(
+        "netboot.address",
+        Kind::IpAddr,
+        None,
+        "address netboot advertises (overrides netboot.interface)",
+    ),
+    key(
+        "netboot.ipxe_dir",
+        Kind::Text,
+        Some("/usr/lib/ipxe"),
+        "where undionly.kpxe and ipxe.efi are (Debian's ipxe package)",
+    ),
+    key(
         "netboot.cmdline",
         Kind::Text,
         None,

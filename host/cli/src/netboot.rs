@@ -1,0 +1,86 @@
+//! After the build: the netboot servers (unless `disable_netboot`) over the
+//! kernel, initrd and squashfs just prepared, until Ctrl-C or SIGTERM.
+
+use anyhow::{Context, Result};
+use auroraboot_config::Resolved;
+use auroraboot_netboot::{Artifacts, Ipxe};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+/// The address to advertise: `netboot.address`, else the IPv4 of
+/// `netboot.interface` or of the default route's interface.
+fn address(resolved: &Resolved) -> Result<Ipv4Addr> {
+    if let Some(entry) = resolved.get("netboot.address") {
+        let text = entry.value.as_text();
+        let ip: IpAddr = text
+            .parse()
+            .with_context(|| format!("netboot.address '{text}'"))?;
+        let IpAddr::V4(ip) = ip else {
+            anyhow::bail!("netboot.address {ip}: PXE needs an IPv4 address");
+        };
+        tracing::info!("netboot: advertising {ip} (netboot.address)");
+        return Ok(ip);
+    }
+    let interface = resolved.get("netboot.interface").map(|e| e.value.as_text());
+    let (ip, name) = auroraboot_netboot::server::detect_address(interface.as_deref())?;
+    let why = if interface.is_some() {
+        "netboot.interface"
+    } else {
+        "the default route's interface"
+    };
+    tracing::info!("netboot: advertising {ip} of {name} ({why})");
+    Ok(ip)
+}
+
+/// What netboot serves, prepared by the build (host paths).
+pub struct Plan {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub squashfs: PathBuf,
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    resolved: &Resolved,
+    plan: Plan,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let config = resolved.config()?;
+    let Plan {
+        kernel,
+        initrd,
+        squashfs,
+    } = plan;
+    let ipxe_dir = PathBuf::from(
+        resolved
+            .get("netboot.ipxe_dir")
+            .map(|e| e.value.as_text())
+            .unwrap_or_else(|| "/usr/lib/ipxe".into()),
+    );
+    let listen = match config.netboot_listen_addr {
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(ip) => anyhow::bail!("netboot_listen_addr {ip}: PXE needs IPv4"),
+    };
+    let netboot = auroraboot_netboot::Config {
+        address: address(resolved)?,
+        listen,
+        http_port: config.netboot_http_port,
+        dhcp_port: 67,
+        pxe_port: 4011,
+        tftp_port: 69,
+        cmdline: resolved.get("netboot.cmdline").map(|e| e.value.as_text()),
+        artifacts: Artifacts {
+            kernel,
+            initrd,
+            squashfs,
+            config: config.state_dir.join("config.yaml"),
+        },
+        ipxe: Ipxe {
+            bios: ipxe_dir.join("undionly.kpxe"),
+            efi_x64: ipxe_dir.join("ipxe.efi"),
+        },
+    };
+    tracing::info!("netboot: serving until Ctrl-C / SIGTERM");
+    auroraboot_netboot::server::run(netboot, shutdown).await?;
+    Ok(())
+}
