@@ -4,6 +4,7 @@
 //! fixtures, and a one-shot local HTTP server.
 
 pub mod fixture;
+pub mod netns;
 pub mod oci;
 pub mod qemu;
 

@@ -25,6 +25,14 @@ pub enum Medium {
     Cdrom(PathBuf),
     /// A disk on virtio-blk, in `format` (raw, vpc, ...).
     Disk { path: PathBuf, format: String },
+    /// A virtio NIC on a tap device of network namespace `netns` (QEMU then
+    /// runs inside it), first in boot order; `rom: Some("")` removes
+    /// QEMU's iPXE option ROM so the firmware's own PXE runs.
+    Net {
+        netns: String,
+        tap: String,
+        rom: Option<String>,
+    },
 }
 
 /// What a boot printed on its serial console.
@@ -61,7 +69,18 @@ impl Console {
 /// Boots `media` and waits up to `timeout` for the fixture's final marker;
 /// the serial log is kept in `log`. Panics with the console tail on timeout.
 pub fn boot(firmware: Firmware, media: &[Medium], log: &Path, timeout: Duration) -> Console {
-    let mut cmd = Command::new("qemu-system-x86_64");
+    let netns = media.iter().find_map(|m| match m {
+        Medium::Net { netns, .. } => Some(netns.clone()),
+        _ => None,
+    });
+    let mut cmd = match &netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "qemu-system-x86_64"]);
+            c
+        }
+        None => Command::new("qemu-system-x86_64"),
+    };
     cmd.args([
         "-machine",
         "pc,accel=tcg",
@@ -72,7 +91,7 @@ pub fn boot(firmware: Firmware, media: &[Medium], log: &Path, timeout: Duration)
         "-nographic",
         "-no-reboot",
     ])
-    .args(["-monitor", "none", "-nic", "none"])
+    .args(["-monitor", "none"])
     .arg("-serial")
     .arg(format!("file:{}", log.display()))
     .stdin(Stdio::null())
@@ -88,6 +107,9 @@ pub fn boot(firmware: Firmware, media: &[Medium], log: &Path, timeout: Duration)
                 "if=pflash,format=raw,unit=1,file={}",
                 vars.display()
             ));
+    }
+    if netns.is_none() {
+        cmd.args(["-nic", "none"]);
     }
     let mut scsi = false;
     for (i, medium) in media.iter().enumerate() {
@@ -116,6 +138,20 @@ pub fn boot(firmware: Firmware, media: &[Medium], log: &Path, timeout: Duration)
                     ))
                     .arg("-device")
                     .arg(format!("scsi-cd,drive=cd{i},bootindex={i}"));
+            }
+            Medium::Net { tap, rom, .. } => {
+                cmd.arg("-netdev")
+                    .arg(format!(
+                        "tap,id=net{i},ifname={tap},script=no,downscript=no"
+                    ))
+                    .arg("-device");
+                let mut device = format!(
+                    "virtio-net-pci,netdev=net{i},mac=52:54:00:12:34:{i:02x},bootindex={i}"
+                );
+                if let Some(rom) = rom {
+                    device.push_str(&format!(",romfile={rom}"));
+                }
+                cmd.arg(device);
             }
             Medium::Disk { path, format } => {
                 cmd.arg("-drive")

@@ -1,0 +1,198 @@
+//! Netboot end to end in network namespaces: dnsmasq is the site's plain
+//! DHCP server, `auroraboot` answers as ProxyDHCP + TFTP + HTTP, and QEMU
+//! PXE-boots the fixture image, which prints the cloud-config it fetched
+//! through `config_url`. Logs stay in target/test-artifacts/netboot-*.
+
+use auroraboot_tests::netns::{self, Lab, SERVER_IP};
+use auroraboot_tests::qemu::{Firmware, Medium, boot};
+use auroraboot_tests::{Sandbox, fixture};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = "#cloud-config\nhostname: [[ .node.name ]]\n";
+const RENDERED: &str = "#cloud-config\nhostname: pxe-node\n";
+
+/// `auroraboot` serving in the lab's server namespace.
+struct Served {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Served {
+    fn start(sb: &Sandbox, lab: &Lab, dir: &std::path::Path) -> Served {
+        let config = sb.path("config.yaml");
+        std::fs::write(&config, CONFIG).unwrap();
+        let log = dir.join("auroraboot.log");
+        let child = netns::exec(&lab.srv, auroraboot_tests::binary())
+            .arg("--set")
+            .arg(format!(
+                "container_image=dir://{}",
+                fixture::rootfs().display()
+            ))
+            .arg("--set")
+            .arg(format!("state_dir={}", sb.state_dir().display()))
+            .args([
+                "--set",
+                "disable_http_server=true",
+                "--set",
+                "node.name=pxe-node",
+                "--output",
+                "squashfs",
+            ])
+            .arg("--cloud-config")
+            .arg(&config)
+            .env(
+                "AURORABOOT_CACHE_DIR",
+                auroraboot_tests::workspace().join("target/test-component-cache"),
+            )
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let served = Served { child, log };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !served
+            .text()
+            .contains("netboot: advertising 10.77.0.1 (ProxyDHCP")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "auroraboot did not start serving:\n{}",
+                served.text()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        served
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then a clean exit.
+    fn stop(mut self) -> String {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        // `ip netns exec` execs auroraboot: the pid is auroraboot's.
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let status = self.child.wait().unwrap();
+        let text = self.text();
+        assert!(
+            status.success(),
+            "auroraboot exited with {status:?}:\n{text}"
+        );
+        assert!(text.contains("netboot: shutting down"), "{text}");
+        text
+    }
+}
+
+fn pxe_boot(name: &str, firmware: Firmware, rom: Option<&str>, expect_tftp: bool) {
+    let dir = netns::artifacts(name);
+    let sb = Sandbox::new();
+    let lab = Lab::new(&dir);
+    let served = Served::start(&sb, &lab, &dir);
+    assert!(
+        served
+            .text()
+            .contains("of eth0 (the default route's interface)"),
+        "{}",
+        served.text()
+    );
+    let tap = lab.tap("tap0");
+    let console = boot(
+        firmware,
+        &[Medium::Net {
+            netns: lab.lan.clone(),
+            tap,
+            rom: rom.map(str::to_string),
+        }],
+        &dir.join("console.log"),
+        Duration::from_secs(420),
+    );
+    let log = served.stop();
+    assert!(
+        console.has(fixture::BOOTED),
+        "no marker:\n{}\n--- auroraboot:\n{log}",
+        console.text
+    );
+    let cmdline = console.cmdline().unwrap();
+    assert!(
+        cmdline.contains(&format!("config_url=http://{SERVER_IP}:8090/config.yaml")),
+        "{cmdline}"
+    );
+    assert!(
+        cmdline.contains(&format!(
+            "root=live:http://{SERVER_IP}:8090/rootfs.squashfs"
+        )),
+        "{cmdline}"
+    );
+    assert_eq!(
+        console.cloud_config().as_deref(),
+        Some(RENDERED),
+        "{}",
+        console.text
+    );
+    for line in [
+        "DHCP: Offering to boot 52:54:00:12:34:00",
+        "HTTP: Sending ipxe boot script to",
+        "HTTP: Sent file \"kernel\" to",
+        "HTTP: Sent file \"initrd\" to",
+    ] {
+        assert!(log.contains(line), "{line:?} missing:\n{log}");
+    }
+    assert_eq!(
+        log.contains("TFTP: Sent \"ipxe.efi\""),
+        expect_tftp,
+        "{log}"
+    );
+}
+
+#[test]
+fn seabios_with_the_ipxe_rom_boots_over_the_network() {
+    pxe_boot("netboot-seabios-ipxe", Firmware::SeaBios, None, false);
+}
+
+#[test]
+fn ovmf_boots_over_the_network() {
+    // QEMU's iPXE EFI ROM drives the NIC: iPXE asks for the script itself.
+    pxe_boot("netboot-ovmf", Firmware::Ovmf, None, false);
+}
+
+#[test]
+fn ovmf_firmware_pxe_chainloads_ipxe_over_tftp() {
+    pxe_boot("netboot-ovmf-edk2-pxe", Firmware::Ovmf, Some(""), true);
+}
+
+#[test]
+fn tftp_serves_only_the_ipxe_binaries() {
+    let dir = netns::artifacts("netboot-tftp");
+    let sb = Sandbox::new();
+    let lab = Lab::new(&dir);
+    let served = Served::start(&sb, &lab, &dir);
+    let get = |file: &str, to: &std::path::Path| {
+        netns::exec(&lab.dhcp, "tftp")
+            .args(["-m", "binary", SERVER_IP, "-c", "get", file])
+            .arg(to)
+            .output()
+            .unwrap()
+    };
+    let got = dir.join("undionly.kpxe");
+    get("undionly.kpxe", &got);
+    assert_eq!(
+        std::fs::read(&got).unwrap(),
+        std::fs::read("/usr/lib/ipxe/undionly.kpxe").unwrap()
+    );
+    for bad in ["../../etc/passwd", "/etc/passwd", "kernel"] {
+        let to = dir.join("bad");
+        let out = get(bad, &to);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains("Error code"), "{bad}: {text}");
+        assert!(
+            std::fs::metadata(&to).map(|m| m.len() == 0).unwrap_or(true),
+            "{bad} was served"
+        );
+    }
+    let log = served.stop();
+    assert!(log.contains("TFTP: Sent \"undionly.kpxe\""), "{log}");
+    assert!(log.contains("TFTP: refused \"../../etc/passwd\""), "{log}");
+}
