@@ -396,6 +396,8 @@ fn debug_lists_keys_nothing_uses() {
             "rootfs_tarball.mtime=0",
             "--set",
             "disable_netboot=true",
+            "--set",
+            "disable_http_server=true",
         ])
         .arg("--set")
         .arg(format!("container_image=dir://{}", rootfs.display()))

@@ -125,10 +125,7 @@ async fn main_inner(cli: Cli) -> Result<()> {
                 result = run::run(&runtime, &discovery, &resolved, &cli.output) => result?,
                 _ = &mut shutdown => anyhow::bail!("interrupted; partial outputs were removed"),
             };
-            match serve {
-                Some(plan) => netboot::serve(&resolved, plan, shutdown).await,
-                None => Ok(()),
-            }
+            netboot::serve_all(&resolved, serve, shutdown).await
         }
     }
 }

@@ -1,5 +1,6 @@
 //! After the build: the netboot servers (unless `disable_netboot`) over the
-//! kernel, initrd and squashfs just prepared, until Ctrl-C or SIGTERM.
+//! kernel, initrd and squashfs just prepared, and the artifact HTTP server
+//! (unless `disable_http_server` / `disable_iso`), until Ctrl-C or SIGTERM.
 
 use anyhow::{Context, Result};
 use auroraboot_config::Resolved;
@@ -30,6 +31,48 @@ fn address(resolved: &Resolved) -> Result<Ipv4Addr> {
     };
     tracing::info!("netboot: advertising {ip} of {name} ({why})");
     Ok(ip)
+}
+
+/// What runs after the build.
+pub struct Serve {
+    pub netboot: Option<Plan>,
+    /// `listen_addr`, for the artifact server over state_dir.
+    pub http: Option<std::net::SocketAddr>,
+}
+
+/// Runs the servers of `serve` until `shutdown` completes; either failing
+/// to start stops the other.
+pub async fn serve_all(
+    resolved: &Resolved,
+    serve: Serve,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let signal = tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    let state_dir = resolved.config()?.state_dir;
+    let http = async {
+        match serve.http {
+            Some(addr) => auroraboot_serve::serve(&state_dir, addr, stopped(rx.clone()))
+                .await
+                .context("artifact HTTP server"),
+            None => Ok(()),
+        }
+    };
+    let netboot = async {
+        match serve.netboot {
+            Some(plan) => self::serve(resolved, plan, stopped(rx.clone())).await,
+            None => Ok(()),
+        }
+    };
+    let result = tokio::try_join!(http, netboot).map(|_| ());
+    signal.abort();
+    result
 }
 
 /// What netboot serves, prepared by the build (host paths).

@@ -150,13 +150,13 @@ pub fn limits(config: &Config) -> Limits {
     }
 }
 
-/// Builds the outputs; returns what netboot should serve, unless disabled.
+/// Builds the outputs; returns what to serve afterwards.
 pub async fn run(
     runtime: &Runtime,
     discovery: &Discovery,
     resolved: &Resolved,
     requested: &[String],
-) -> Result<Option<crate::netboot::Plan>> {
+) -> Result<crate::netboot::Serve> {
     let config = resolved.config()?;
     let release_input = config.container_image.is_none() && config.release.is_complete();
     let mut outputs = if requested.is_empty() {
@@ -262,18 +262,15 @@ pub async fn run(
             started.elapsed().as_secs_f64()
         );
     }
-    if !(config.disable_http_server || config.disable_iso) {
-        tracing::warn!(
-            "the artifact HTTP server is not available in this version yet; artifacts are in {} \
-             (set disable_http_server=true to silence this)",
-            config.state_dir.display()
-        );
-    }
+    let http = (!(config.disable_http_server || config.disable_iso)).then_some(config.listen_addr);
     if config.disable_netboot {
-        return Ok(None);
+        return Ok(crate::netboot::Serve {
+            netboot: None,
+            http,
+        });
     }
     let netboot_dir = config.state_dir.join("netboot");
-    Ok(Some(match (&release, &boot) {
+    let plan = match (&release, &boot) {
         (Some(_), _) => crate::netboot::Plan {
             kernel: netboot_dir.join("kairos-kernel"),
             initrd: netboot_dir.join("kairos-initrd"),
@@ -286,7 +283,11 @@ pub async fn run(
         },
         (None, Some(Err(e))) => bail!("netboot needs the rootfs kernel: {e}"),
         (None, None) => bail!("netboot has nothing to serve"),
-    }))
+    };
+    Ok(crate::netboot::Serve {
+        netboot: Some(plan),
+        http,
+    })
 }
 
 /// An empty directory under `state_dir`, removed when dropped.
