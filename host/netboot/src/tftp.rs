@@ -28,6 +28,11 @@ impl Files {
         Ok(Files(files))
     }
 
+    /// Fixed contents (tests and fuzzing).
+    pub fn from_static(files: &[(&'static str, &'static [u8])]) -> Self {
+        Files(files.iter().map(|(n, b)| (*n, Bytes::from_static(b))).collect())
+    }
+
     pub fn get(&self, name: &str) -> Option<Bytes> {
         self.0.get(name).cloned()
     }
