@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 /// The address to advertise: `netboot.address`, else the IPv4 of
 /// `netboot.interface` or of the default route's interface.
-fn address(resolved: &Resolved) -> Result<Ipv4Addr> {
+fn address(resolved: &Resolved) -> Result<(Ipv4Addr, Option<String>)> {
     if let Some(entry) = resolved.get("netboot.address") {
         let text = entry.value.as_text();
         let ip: IpAddr = text
@@ -19,8 +19,9 @@ fn address(resolved: &Resolved) -> Result<Ipv4Addr> {
         let IpAddr::V4(ip) = ip else {
             anyhow::bail!("netboot.address {ip}: PXE needs an IPv4 address");
         };
+        let interface = auroraboot_netboot::server::interface_of(ip);
         tracing::info!("netboot: advertising {ip} (netboot.address)");
-        return Ok(ip);
+        return Ok((ip, interface));
     }
     let interface = resolved.get("netboot.interface").map(|e| e.value.as_text());
     let (ip, name) = auroraboot_netboot::server::detect_address(interface.as_deref())?;
@@ -30,7 +31,7 @@ fn address(resolved: &Resolved) -> Result<Ipv4Addr> {
         "the default route's interface"
     };
     tracing::info!("netboot: advertising {ip} of {name} ({why})");
-    Ok(ip)
+    Ok((ip, Some(name)))
 }
 
 /// What runs after the build.
@@ -104,8 +105,10 @@ pub async fn serve(
         IpAddr::V4(ip) => ip,
         IpAddr::V6(ip) => anyhow::bail!("netboot_listen_addr {ip}: PXE needs IPv4"),
     };
+    let (address, interface) = address(resolved)?;
     let netboot = auroraboot_netboot::Config {
-        address: address(resolved)?,
+        address,
+        interface,
         listen,
         http_port: config.netboot_http_port,
         dhcp_port: 67,

@@ -66,6 +66,10 @@ pub fn cmdline(base: &str, user: Option<&str>) -> String {
     }
 }
 
+/// Read size for served files: larger than tower-http's 64 KiB default,
+/// which halves throughput on multi-GB files.
+const CHUNK: usize = 1 << 20;
+
 pub fn router(boot: Arc<Boot>) -> Router {
     Router::new()
         .route("/boot.ipxe", get(script))
@@ -110,7 +114,11 @@ async fn file(
         "squashfs" => &a.squashfs,
         _ => &a.config,
     };
-    match ServeFile::new(path).oneshot(request).await {
+    match ServeFile::new(path)
+        .with_buf_chunk_size(CHUNK)
+        .oneshot(request)
+        .await
+    {
         Ok(response) => {
             if response.status().is_success() {
                 tracing::info!("HTTP: Sent file \"{which}\" to {addr}");

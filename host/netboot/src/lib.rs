@@ -63,6 +63,9 @@ impl Ipxe {
 pub struct Config {
     /// The address clients are told to fetch from.
     pub address: Ipv4Addr,
+    /// The interface that address is on: DHCP replies are broadcast out of
+    /// it (even on a provisioning LAN without a default route).
+    pub interface: Option<String>,
     /// Where the servers listen (`netboot_listen_addr`, 0.0.0.0).
     pub listen: Ipv4Addr,
     pub http_port: u16,

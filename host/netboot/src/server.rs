@@ -46,7 +46,20 @@ fn default_route_interface() -> Result<String, Error> {
         .ok_or_else(|| Error::Missing("no default route to pick the netboot address from (set netboot.interface or netboot.address)".into()))
 }
 
-fn bind_udp(what: &'static str, addr: SocketAddrV4) -> Result<UdpSocket, Error> {
+/// The interface holding `address`, if any.
+pub fn interface_of(address: Ipv4Addr) -> Option<String> {
+    if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .find(|a| a.ip() == std::net::IpAddr::V4(address))
+        .map(|a| a.name)
+}
+
+fn bind_udp(
+    what: &'static str,
+    addr: SocketAddrV4,
+    device: Option<&str>,
+) -> Result<UdpSocket, Error> {
     let bind = |e: std::io::Error| Error::Bind {
         what,
         addr: addr.to_string(),
@@ -65,6 +78,9 @@ fn bind_udp(what: &'static str, addr: SocketAddrV4) -> Result<UdpSocket, Error> 
     socket.set_reuse_address(true).map_err(bind)?;
     socket.set_broadcast(true).map_err(bind)?;
     socket.set_nonblocking(true).map_err(bind)?;
+    if let Some(device) = device {
+        socket.bind_device(Some(device.as_bytes())).map_err(bind)?;
+    }
     socket.bind(&SocketAddr::V4(addr).into()).map_err(bind)?;
     UdpSocket::from_std(socket.into()).map_err(bind)
 }
@@ -89,16 +105,19 @@ pub async fn run(
             )));
         }
     }
+    let device = config.interface.as_deref();
     let dhcp_socket = bind_udp(
         "ProxyDHCP",
         SocketAddrV4::new(config.listen, config.dhcp_port),
+        device,
     )?;
     let pxe_socket = bind_udp(
         "PXE boot server",
         SocketAddrV4::new(config.listen, config.pxe_port),
+        device,
     )?;
     let tftp_addr = SocketAddrV4::new(config.listen, config.tftp_port);
-    let tftp_socket = bind_udp("TFTP", tftp_addr)?.into_std()?;
+    let tftp_socket = bind_udp("TFTP", tftp_addr, None)?.into_std()?;
     tftp_socket.set_nonblocking(false)?;
     let http_addr = SocketAddrV4::new(config.listen, config.http_port);
     let http_listener = tokio::net::TcpListener::bind(http_addr)

@@ -30,7 +30,12 @@ impl Files {
 
     /// Fixed contents (tests and fuzzing).
     pub fn from_static(files: &[(&'static str, &'static [u8])]) -> Self {
-        Files(files.iter().map(|(n, b)| (*n, Bytes::from_static(b))).collect())
+        Files(
+            files
+                .iter()
+                .map(|(n, b)| (*n, Bytes::from_static(b)))
+                .collect(),
+        )
     }
 
     pub fn get(&self, name: &str) -> Option<Bytes> {

@@ -92,7 +92,11 @@ async fn handle(
         .unwrap_or(&path)
         .display()
         .to_string();
-    match ServeFile::new(&path).oneshot(request).await {
+    match ServeFile::new(&path)
+        .with_buf_chunk_size(1 << 20)
+        .oneshot(request)
+        .await
+    {
         Ok(response) => {
             let mut response = response.into_response();
             if let Ok(v) = HeaderValue::from_str(&etag) {
