@@ -34,3 +34,4 @@ bench: plugins
 	$(CARGO) build --release -p auroraboot
 	bash benches/bench.sh
 	bash benches/pull.sh
+	bash benches/netboot.sh

@@ -16,7 +16,7 @@ packages=(
     docker-registry skopeo docker.io umoci python3
     ovmf busybox-static linux-image-cloud-amd64 cpio kmod xorriso squashfs-tools
     grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools gdisk e2fsprogs
-    ipxe dnsmasq-base tftp-hpa iproute2 curl
+    ipxe ipxe-qemu dnsmasq-base tftp-hpa iproute2 curl
 )
 # QEMU must match the qemu-utils 10.0 from bookworm-backports the machine
 # ships (bookworm's 7.2 would replace it), so it comes from backports.
