@@ -148,7 +148,32 @@ fn the_squashfs_output_is_read_by_unsquashfs_and_the_kernel() {
         .arg(format!("state_dir={}", sb2.path("state-lz4").display()))
         .run()
         .failure()
-        .stderr_has("iso.squashfs_compression: 'lz4' is not supported (gzip, xz, zstd)");
+        .stderr_has("iso.squashfs_compression: 'lz4' is not supported (gzip, xz, zstd, none)");
+
+    // `none`: every block stored as is, still a valid image.
+    let sb3 = Sandbox::new();
+    let image = build(&sb3, &rootfs, &["--set", "iso.squashfs_compression=none"]);
+    let kernel = std::fs::metadata(
+        rootfs
+            .join("boot")
+            .join(std::fs::read_link(rootfs.join("boot/vmlinuz")).unwrap()),
+    )
+    .unwrap()
+    .len();
+    assert!(
+        std::fs::metadata(&image).unwrap().len() > kernel,
+        "blocks were compressed"
+    );
+    let cat = Command::new("unsquashfs")
+        .arg("-cat")
+        .arg(&image)
+        .arg("etc/kairos-release")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&cat.stdout).contains("KAIROS_FLAVOR"),
+        "{cat:?}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 use crate::assemble::{self, Boot, Contents, Data};
 use crate::grub::{self, Live};
-use crate::squashfs::{self, Compression};
+use crate::squashfs;
 use crate::{bootloader, efi_image, naming};
 use auroraboot_iso9660::{Meta, SECTOR};
 use auroraboot_sdk::{BuildRequest, Dir, EntryKind, File, Output, log};
@@ -22,7 +22,7 @@ pub fn build(
     request: &BuildRequest,
     entries: Vec<squashfs::Entry>,
     trees: &mut crate::plugin::Trees<'_>,
-    compression: Compression,
+    mut codec: crate::plugin::HostCodec,
     squashfs_to: Option<&Output>,
 ) -> Result<String, String> {
     let settings = &request.settings;
@@ -181,6 +181,7 @@ pub fn build(
         .map_err(|e| e.to_string())?;
 
     // The squashfs, straight into its extent.
+    let compression = codec.compression;
     let squashfs_start = u64::from(draft.extent(squashfs_id)) * SECTOR;
     let squashfs_size = {
         let mut writer = Offset {
@@ -191,7 +192,7 @@ pub fn build(
             &mut writer,
             entries,
             trees,
-            &mut crate::plugin::HostCodec(compression),
+            &mut codec,
             compression,
             crate::plugin::BLOCK_SIZE,
             auroraboot_sdk::progress,

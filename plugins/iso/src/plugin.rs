@@ -53,12 +53,20 @@ impl Plugin for Iso {
             None | Some("gzip") => Compression::Gzip,
             Some("xz") => Compression::Xz,
             Some("zstd") => Compression::Zstd,
+            // Blocks stored as they are (mksquashfs -noI -noD -noF): the
+            // superblock still names gzip, as mksquashfs's does.
+            Some("none") => Compression::Gzip,
             Some(other) => {
                 return Err(format!(
-                    "iso.squashfs_compression: '{other}' is not supported (gzip, xz, zstd)"
+                    "iso.squashfs_compression: '{other}' is not supported (gzip, xz, zstd, none)"
                 ));
             }
         };
+        let stored = request
+            .settings
+            .get_str("iso.squashfs_compression")
+            .as_deref()
+            == Some("none");
         let wants = |id: &str| request.outputs.iter().any(|o| o == id);
         if let Some(file) = release_iso::release_file(&request)? {
             return from_release(&request, file, wants(ISO_OUTPUT), wants(SQUASHFS_OUTPUT));
@@ -96,7 +104,10 @@ impl Plugin for Iso {
                 &request,
                 entries,
                 &mut trees,
-                compression,
+                HostCodec {
+                    compression,
+                    stored,
+                },
                 squashfs_out.as_ref(),
             )?;
             let mut files = vec![iso.clone()];
@@ -114,7 +125,10 @@ impl Plugin for Iso {
             &mut writer,
             entries,
             &mut trees,
-            &mut HostCodec(compression),
+            &mut HostCodec {
+                compression,
+                stored,
+            },
             compression,
             BLOCK_SIZE,
             progress,
@@ -164,12 +178,19 @@ fn from_release(
     Ok(Report::new(files, summary))
 }
 
-/// Block compression through the host's `codec` service.
-pub(crate) struct HostCodec(pub(crate) Compression);
+/// Block compression through the host's `codec` service; `stored` keeps
+/// every block as it is (the writer then marks them uncompressed).
+pub(crate) struct HostCodec {
+    pub(crate) compression: Compression,
+    pub(crate) stored: bool,
+}
 
 impl Compressor for HostCodec {
     fn compress(&mut self, blocks: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> {
-        let algorithm = match self.0 {
+        if self.stored {
+            return Ok(blocks.to_vec());
+        }
+        let algorithm = match self.compression {
             Compression::Gzip => codec::Algorithm::Zlib,
             Compression::Xz => codec::Algorithm::Xz,
             Compression::Zstd => codec::Algorithm::Zstd,
