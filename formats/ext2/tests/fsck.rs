@@ -1,0 +1,182 @@
+//! Volumes checked by `e2fsck -fn` and read back with `debugfs`.
+
+use auroraboot_ext2::{Meta, Special, Volume};
+use std::io::{Seek, SeekFrom, Write};
+use std::process::Command;
+
+const META: Meta = Meta {
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    mtime: 1_700_000_000,
+};
+const DIR: Meta = Meta {
+    mode: 0o755,
+    uid: 0,
+    gid: 0,
+    mtime: 1_700_000_000,
+};
+
+/// Writes the volume with `files` contents into a sparse file.
+fn write(
+    volume: &Volume,
+    files: &[(auroraboot_ext2::FileId, Vec<u8>)],
+    size: u64,
+    path: &std::path::Path,
+) {
+    let layout = volume.layout(size).unwrap();
+    let mut f = std::fs::File::create(path).unwrap();
+    f.set_len(size).unwrap();
+    for (at, bytes) in &layout.metadata {
+        f.seek(SeekFrom::Start(*at)).unwrap();
+        f.write_all(bytes).unwrap();
+    }
+    for (id, data) in files {
+        let mut done = 0usize;
+        for (at, len) in layout.extents(*id) {
+            f.seek(SeekFrom::Start(*at)).unwrap();
+            f.write_all(&data[done..done + *len as usize]).unwrap();
+            done += *len as usize;
+        }
+        assert_eq!(done, data.len());
+    }
+}
+
+fn fsck(path: &std::path::Path) {
+    let out = Command::new("e2fsck")
+        .arg("-fn")
+        .arg(path)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "e2fsck:\n{text}");
+}
+
+fn debugfs(path: &std::path::Path, cmd: &str) -> Vec<u8> {
+    let out = Command::new("debugfs")
+        .args(["-R", cmd])
+        .arg(path)
+        .output()
+        .unwrap();
+    out.stdout
+}
+
+#[test]
+fn a_rootfs_like_tree_is_clean_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("fs.img");
+    let mut v = Volume::new("COS_OEM", [7; 16], DIR);
+    let mut files = Vec::new();
+    v.add_dir("etc/cos", DIR).unwrap();
+    files.push((
+        v.add_file("etc/cos/grub.cfg", 11, META).unwrap(),
+        b"set x=1\nok\n".to_vec(),
+    ));
+    files.push((
+        v.add_file("90_custom.yaml", 14, META).unwrap(),
+        b"#cloud-config\n".to_vec(),
+    ));
+    let big: Vec<u8> = (0..(5u32 << 20) + 123).map(|i| (i % 251) as u8).collect();
+    let big_id = v
+        .add_file("usr/lib/big.bin", big.len() as u64, META)
+        .unwrap();
+    files.push((big_id, big.clone()));
+    files.push((v.add_file("empty", 0, META).unwrap(), Vec::new()));
+    v.add_hard_link("usr/lib/big-link.bin", big_id).unwrap();
+    v.add_symlink("bin", "usr/bin", META).unwrap();
+    v.add_symlink("long-link", &"x/".repeat(60), META).unwrap();
+    v.add_special("dev/null", Special::Char { major: 1, minor: 3 }, META)
+        .unwrap();
+    v.add_special(
+        "dev/big",
+        Special::Block {
+            major: 259,
+            minor: 300,
+        },
+        META,
+    )
+    .unwrap();
+    v.add_special("run/fifo", Special::Fifo, META).unwrap();
+    for i in 0..400 {
+        files.push((
+            v.add_file(
+                &format!("many/file-with-a-longish-name-{i:04}.txt"),
+                2,
+                META,
+            )
+            .unwrap(),
+            b"hi".to_vec(),
+        ));
+    }
+    write(&v, &files, 64 << 20, &img);
+    fsck(&img);
+    assert_eq!(debugfs(&img, "cat /etc/cos/grub.cfg"), b"set x=1\nok\n");
+    assert_eq!(debugfs(&img, "cat /usr/lib/big.bin"), big);
+    assert_eq!(debugfs(&img, "cat /usr/lib/big-link.bin").len(), big.len());
+    assert_eq!(
+        debugfs(&img, "cat /many/file-with-a-longish-name-0399.txt"),
+        b"hi"
+    );
+    let stat = String::from_utf8_lossy(&debugfs(&img, "stat /dev/big")).into_owned();
+    assert!(
+        stat.contains("block special") || stat.contains("Type: block"),
+        "{stat}"
+    );
+    // The check can fail: a wrong free-block count in a descriptor is caught.
+    let mut bad = std::fs::read(&img).unwrap();
+    bad[4096 + 12] ^= 0x01; // group 0 descriptor: free blocks
+    let bad_img = dir.path().join("bad.img");
+    std::fs::write(&bad_img, bad).unwrap();
+    assert!(
+        !Command::new("e2fsck")
+            .arg("-fn")
+            .arg(&bad_img)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let label = Command::new("e2label").arg(&img).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&label.stdout).trim(), "COS_OEM");
+}
+
+#[test]
+fn several_groups_and_double_indirect_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("fs.img");
+    let mut v = Volume::new("COS_RECOVERY", [9; 16], DIR);
+    // > 12 + 1024 blocks: double indirect; 300 MiB volume: 3 groups.
+    let data: Vec<u8> = (0..(6u32 << 20)).map(|i| (i / 4096) as u8).collect();
+    let id = v
+        .add_file("cOS/recovery.img", data.len() as u64, META)
+        .unwrap();
+    let big = vec![0xABu8; 150 << 20];
+    let id2 = v
+        .add_file("spans-groups.bin", big.len() as u64, META)
+        .unwrap();
+    write(
+        &v,
+        &[(id, data.clone()), (id2, big.clone())],
+        300 << 20,
+        &img,
+    );
+    fsck(&img);
+    assert_eq!(debugfs(&img, "cat /cOS/recovery.img"), data);
+    assert_eq!(debugfs(&img, "cat /spans-groups.bin").len(), big.len());
+}
+
+#[test]
+fn too_small_volumes_state_the_minimum() {
+    let mut v = Volume::new("X", [0; 16], DIR);
+    v.add_file("big", 100 << 20, META).unwrap();
+    let err = v.layout(32 << 20).unwrap_err().to_string();
+    assert!(
+        err.contains("at least") && err.contains("bytes are needed"),
+        "{err}"
+    );
+    assert!(v.add_file("big/x", 1, META).is_err());
+    assert!(v.add_file("big", 1, META).is_err());
+    assert!(v.add_symlink("l", "", META).is_err());
+    assert!(Volume::new("X", [0; 16], DIR).layout(4096).is_err());
+}
