@@ -68,7 +68,7 @@ pub fn cmdline(base: &str, user: Option<&str>) -> String {
 
 /// Read size for served files: larger than tower-http's 64 KiB default,
 /// which halves throughput on multi-GB files.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 4 << 20;
 
 pub fn router(boot: Arc<Boot>) -> Router {
     Router::new()

@@ -93,7 +93,7 @@ async fn handle(
         .display()
         .to_string();
     match ServeFile::new(&path)
-        .with_buf_chunk_size(1 << 20)
+        .with_buf_chunk_size(4 << 20)
         .oneshot(request)
         .await
     {
