@@ -181,6 +181,49 @@ fn tftp_serves_only_the_ipxe_binaries() {
         std::fs::read(&got).unwrap(),
         std::fs::read("/usr/lib/ipxe/undionly.kpxe").unwrap()
     );
+    // Options are negotiated: the OACK to a read request carries blksize and tsize.
+    let probe = "import socket\n\
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+s.settimeout(5)\n\
+s.sendto(b'\\0\\1ipxe.efi\\0octet\\0blksize\\0' + b'1468\\0tsize\\0' + b'0\\0', ('10.77.0.1', 69))\n\
+print(s.recvfrom(2048)[0].hex())\n";
+    let out = netns::exec(&lab.dhcp, "python3")
+        .args(["-c", probe])
+        .output()
+        .unwrap();
+    let oack = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let size = std::fs::metadata("/usr/lib/ipxe/ipxe.efi").unwrap().len();
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    assert!(
+        oack.starts_with("0006"),
+        "no OACK: {oack} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        oack.contains(&hex("blksize\01468\0")),
+        "blksize not acknowledged: {oack}"
+    );
+    assert!(
+        oack.contains(&hex(&format!("tsize\0{size}\0"))),
+        "tsize not acknowledged: {oack}"
+    );
+    // A whole transfer at that block size (busybox's client asks for it).
+    let big = dir.join("ipxe.efi");
+    let out = netns::exec(&lab.dhcp, "busybox")
+        .args(["tftp", "-g", "-r", "ipxe.efi", "-b", "1468", "-l"])
+        .arg(&big)
+        .arg(SERVER_IP)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&big).unwrap(),
+        std::fs::read("/usr/lib/ipxe/ipxe.efi").unwrap()
+    );
     for bad in ["../../etc/passwd", "/etc/passwd", "kernel"] {
         let to = dir.join("bad");
         let out = get(bad, &to);
