@@ -200,7 +200,7 @@ print(s.recvfrom(2048)[0].hex())\n";
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        oack.contains(&hex("blksize\01468\0")),
+        oack.contains(&hex("blksize\u{0}1468\u{0}")),
         "blksize not acknowledged: {oack}"
     );
     assert!(
