@@ -340,3 +340,56 @@ fn a_missing_bootloader_or_a_bad_name_fails_cleanly() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_grub_in_the_rootfs_is_preferred_over_the_bootloader_directory() {
+    let sb = Sandbox::new();
+    let rootfs = sb.path("rootfs");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(fixture::rootfs())
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Any EFI binary will do: the point is where the ISO takes it from.
+    let grub = rootfs.join("usr/lib/grub/x86_64-efi/grubx64.efi");
+    std::fs::create_dir_all(grub.parent().unwrap()).unwrap();
+    std::fs::write(&grub, b"MZ grub from the image's rootfs").unwrap();
+    sb.auroraboot()
+        .args([
+            "--set",
+            "disable_netboot=true",
+            "--set",
+            "disable_http_server=true",
+            "--set",
+            "iso.override_name=own-grub",
+        ])
+        .arg("--set")
+        .arg(format!("container_image=dir://{}", rootfs.display()))
+        .arg("--set")
+        .arg(format!("state_dir={}", sb.state_dir().display()))
+        .run()
+        .success()
+        .stderr_has(
+            "EFI: /usr/lib/grub/x86_64-efi/grubx64.efi from the rootfs as EFI/BOOT/bootx64.efi",
+        );
+    let iso = sb.state_dir().join("iso/own-grub.iso");
+    let uefi = sb.path("uefi.img");
+    tool(
+        "xorriso",
+        &[
+            "-osirrox",
+            "on",
+            "-extract",
+            "/boot/uefi.img",
+            uefi.to_str().unwrap(),
+        ],
+        &iso,
+    );
+    let out = Command::new("mtype")
+        .args(["-i", uefi.to_str().unwrap(), "::EFI/BOOT/bootx64.efi"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"MZ grub from the image's rootfs");
+}
