@@ -419,6 +419,24 @@ pub fn mkfifo(path: &Path) {
     assert!(status.success());
 }
 
+/// Reads a request's head from `stream`; returns its path ("/" if none).
+fn request_path(stream: &std::net::TcpStream) -> String {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut request_line = String::new();
+    let _ = reader.read_line(&mut request_line);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    request_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("/")
+        .to_string()
+}
+
 /// A local HTTP server answering `requests` requests, each with
 /// (status, body) from `respond(path)`; returns the base URL.
 pub fn http_server(
@@ -430,20 +448,7 @@ pub fn http_server(
     std::thread::spawn(move || {
         for stream in listener.incoming().take(requests) {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut request_line = String::new();
-            let _ = reader.read_line(&mut request_line);
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-            }
-            let path = request_line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .to_string();
+            let path = request_path(&stream);
             let (status, body) = respond(&path);
             let reason = if status == 200 { "OK" } else { "Not Found" };
             let _ = write!(
@@ -473,20 +478,7 @@ impl FileServer {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut request_line = String::new();
-                let _ = reader.read_line(&mut request_line);
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                }
-                let path = request_line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("/")
-                    .to_string();
+                let path = request_path(&stream);
                 seen.lock().unwrap().push(path.clone());
                 let file = root.join(path.trim_start_matches('/'));
                 let body = if path.contains("..") {
