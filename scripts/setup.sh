@@ -63,7 +63,9 @@ fi
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
 # GRUB images for images whose rootfs has no bootloader of its own.
-if [ ! -f /usr/local/share/auroraboot/bootloader/amd64/grubx64.efi ]; then
+# Rebuilt when scripts/bootloader.sh changes.
+bootloader_version=$(sha256sum "$(dirname "$0")/bootloader.sh" | cut -d' ' -f1)
+if [ "$(cat /usr/local/share/auroraboot/bootloader/amd64/VERSION 2>/dev/null)" != "$bootloader_version" ]; then
     need_root
     bash "$(dirname "$0")/bootloader.sh" /usr/local/share/auroraboot/bootloader
 fi

@@ -346,6 +346,47 @@ impl Dir {
     pub fn read_link(&self, path: &str) -> Result<String, Error> {
         Ok(self.0.read_link(path)?)
     }
+
+    /// Every entry below this directory, depth first, parents before
+    /// children, siblings by name; symlinks are not followed (their targets
+    /// are read). The directory itself is not included: see [`Dir::stat`]
+    /// of `"."`.
+    pub fn walk(&self) -> Result<Vec<WalkEntry>, Error> {
+        let mut entries = Vec::new();
+        self.walk_into(self, "", &mut entries)?;
+        Ok(entries)
+    }
+
+    fn walk_into(&self, root: &Dir, prefix: &str, out: &mut Vec<WalkEntry>) -> Result<(), Error> {
+        for child in self.read_dir()? {
+            let path = format!("{prefix}{}", child.name);
+            let link_target = match child.meta.kind {
+                EntryKind::Symlink => Some(root.read_link(&path)?),
+                _ => None,
+            };
+            let is_dir = child.meta.kind == EntryKind::Directory;
+            out.push(WalkEntry {
+                path: path.clone(),
+                meta: child.meta,
+                link_target,
+            });
+            if is_dir {
+                self.open_dir(&child.name)?
+                    .walk_into(root, &format!("{path}/"), out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One entry of [`Dir::walk`].
+#[derive(Debug, Clone)]
+pub struct WalkEntry {
+    /// `/`-separated, relative to the walked directory.
+    pub path: String,
+    pub meta: Metadata,
+    /// A symlink's target.
+    pub link_target: Option<String>,
 }
 
 /// A read-only file handle.

@@ -33,6 +33,7 @@ const MODULES: &[&str] = &[
     "nls_cp437",
     "nls_ascii",
     "ata_piix",
+    "ext4",
 ];
 
 const INIT: &str = r#"#!/bin/busybox sh
@@ -77,6 +78,36 @@ done
 [ -n "$found" ] || echo "CLOUD-CONFIG-SOURCE: none"
 echo "AURORABOOT-FIXTURE-DONE"
 poweroff -f
+"#;
+
+/// Marker on the command line of the recovery entry of `/etc/cos/grub.cfg`.
+pub const RECOVERY_ENTRY: &str = "fixture.entry=recovery";
+
+/// The fixture's `/etc/cos/grub.cfg`, shaped like Kairos's: `next_entry`
+/// from the OEM partition's grubenv picks the entry; the recovery entry
+/// boots the kernel and initrd inside `cOS/recovery.img` of COS_RECOVERY
+/// through a loop device. The active entry (COS_STATE, made by the first
+/// boot's reset) is there to be not taken.
+const COS_GRUB_CFG: &str = r#"set timeout=1
+search --no-floppy --label --set=oem_blk COS_OEM
+if [ -n "${oem_blk}" ]; then
+    load_env -f (${oem_blk})/grubenv
+fi
+if [ -n "${next_entry}" ]; then
+    set default="${next_entry}"
+fi
+menuentry "Kairos" --id active {
+    search --no-floppy --label --set=root COS_STATE
+    loopback loop0 ($root)/cOS/active.img
+    linux (loop0)/boot/vmlinuz console=ttyS0 root=LABEL=COS_ACTIVE fixture.entry=active
+    initrd (loop0)/boot/initrd
+}
+menuentry "Kairos recovery" --id recovery {
+    search --no-floppy --label --set=root COS_RECOVERY
+    loopback loop0 ($root)/cOS/recovery.img
+    linux (loop0)/boot/vmlinuz console=ttyS0 root=LABEL=COS_SYSTEM fixture.entry=recovery
+    initrd (loop0)/boot/initrd
+}
 "#;
 
 const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
@@ -183,11 +214,11 @@ pub fn rootfs() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let lock = std::fs::File::create(dir.join(".lock")).unwrap();
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
-    // Rebuilt whenever the init script changes.
+    // Rebuilt whenever what goes into it changes.
     let stamp = format!("{}\n{:x}", kernel_version(), {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        INIT.hash(&mut h);
+        (INIT, MODULES, COS_GRUB_CFG).hash(&mut h);
         h.finish()
     });
     if std::fs::read_to_string(&done).is_ok_and(|s| s == stamp) {
@@ -215,6 +246,8 @@ pub fn rootfs() -> PathBuf {
          KAIROS_ARCH=\"amd64\"\nKAIROS_MODEL=\"generic\"\nKAIROS_VERSION=\"v0.0.1\"\n",
     )
     .unwrap();
+    std::fs::create_dir_all(rootfs.join("etc/cos")).unwrap();
+    std::fs::write(rootfs.join("etc/cos/grub.cfg"), COS_GRUB_CFG).unwrap();
     std::fs::write(
         rootfs.join("etc/os-release"),
         "NAME=\"Kairos fixture\"\nID=kairos\n",

@@ -5,7 +5,6 @@
 //! bulk data reaches the image through the host's `copy-from`, squashfs
 //! blocks are compressed by the host's `codec`.
 
-pub mod bootloader;
 pub mod efi_image;
 pub mod grub;
 pub mod naming;

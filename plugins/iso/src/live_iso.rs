@@ -8,8 +8,9 @@
 use crate::assemble::{self, Boot, Contents, Data};
 use crate::grub::{self, Live};
 use crate::squashfs;
-use crate::{bootloader, efi_image, naming};
+use crate::{efi_image, naming};
 use auroraboot_iso9660::{Meta, SECTOR};
+use auroraboot_kairos::bootloader;
 use auroraboot_sdk::{BuildRequest, Dir, EntryKind, File, Output, log};
 use std::io::{self, Seek, SeekFrom, Write};
 
@@ -39,7 +40,7 @@ pub fn build(
             "arch {arch}: the ISO output boots amd64 images only for now"
         ));
     }
-    let release = read_release(rootfs);
+    let release = auroraboot_kairos::release::read(rootfs);
 
     // Bootloaders.
     let bootloader_dir = request.asset("bootloader");
@@ -169,7 +170,7 @@ pub fn build(
             naming::check_override(&name)?;
             name
         }
-        None => naming::name_from_release(&release, &arch),
+        None => auroraboot_kairos::release::name_from_release(&release, &arch),
     };
     let date = settings
         .get_bool("iso.include_date")
@@ -272,15 +273,6 @@ pub fn overlay_tree(
         }
     }
     Ok(files)
-}
-
-/// `/etc/kairos-release`, else `/etc/os-release`, of the rootfs.
-fn read_release(rootfs: &Dir) -> std::collections::HashMap<String, String> {
-    ["etc/kairos-release", "etc/os-release", "usr/lib/os-release"]
-        .iter()
-        .find_map(|p| read_all(rootfs, p).ok())
-        .map(|bytes| naming::parse_release(&String::from_utf8_lossy(&bytes)))
-        .unwrap_or_default()
 }
 
 fn read_all(dir: &Dir, path: &str) -> Result<Vec<u8>, auroraboot_sdk::Error> {

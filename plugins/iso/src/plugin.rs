@@ -261,8 +261,8 @@ fn merge(base: &mut Vec<Entry>, overlay: Vec<Entry>) -> HashSet<String> {
     from_overlay
 }
 
-/// Every entry of a tree, depth first; hard-link groups are offset by
-/// `links` to keep trees apart.
+/// Every entry of a tree as squashfs entries; hard-link groups are offset
+/// by `links` to keep trees apart.
 fn walk(root: &Dir, links: u64) -> Result<Vec<Entry>, auroraboot_sdk::Error> {
     let meta = root.stat(".")?;
     let mut entries = vec![Entry {
@@ -274,25 +274,13 @@ fn walk(root: &Dir, links: u64) -> Result<Vec<Entry>, auroraboot_sdk::Error> {
         mtime: meta.mtime.clamp(0, u32::MAX as i64) as u32,
         link_group: None,
     }];
-    walk_into(root, root, "", links, &mut entries)?;
-    Ok(entries)
-}
-
-fn walk_into(
-    root: &Dir,
-    dir: &Dir,
-    prefix: &str,
-    links: u64,
-    entries: &mut Vec<Entry>,
-) -> Result<(), auroraboot_sdk::Error> {
-    for child in dir.read_dir()? {
-        let path = format!("{prefix}{}", child.name);
+    for child in root.walk()? {
         let m = &child.meta;
         let kind = match m.kind {
             EntryKind::Directory => Kind::Dir,
             EntryKind::File => Kind::File { size: m.size },
             EntryKind::Symlink => Kind::Symlink {
-                target: root.read_link(&path)?,
+                target: child.link_target.clone().unwrap_or_default(),
             },
             EntryKind::BlockDevice => {
                 let (major, minor) = m.device_numbers();
@@ -306,18 +294,14 @@ fn walk_into(
             EntryKind::Socket => Kind::Socket,
         };
         entries.push(Entry {
-            path: path.clone(),
             link_group: (m.kind == EntryKind::File && m.nlink > 1).then_some(m.inode | links),
-            kind: kind.clone(),
+            kind,
             mode: (m.mode & 0o7777) as u16,
             uid: m.uid,
             gid: m.gid,
             mtime: m.mtime.clamp(0, u32::MAX as i64) as u32,
+            path: child.path,
         });
-        if kind == Kind::Dir {
-            let sub = dir.open_dir(&child.name)?;
-            walk_into(root, &sub, &format!("{path}/"), links, entries)?;
-        }
     }
-    Ok(())
+    Ok(entries)
 }

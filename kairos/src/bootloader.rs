@@ -1,6 +1,7 @@
-//! Which EFI binaries go into the ISO's EFI System image: shim and GRUB from
-//! the image's rootfs, searched where upstream searches, else the GRUB of
-//! the bootloader directory prepared from Debian's packages.
+//! Which EFI binaries go into an EFI System image or partition: shim and
+//! GRUB from the image's rootfs, searched where upstream searches, else the
+//! GRUB of the bootloader directory prepared from Debian's packages
+//! (`scripts/bootloader.sh`), which also holds the BIOS images.
 
 /// Where upstream looks for shim in a rootfs (amd64), in order.
 pub const SHIM_PATHS: &[&str] = &[
@@ -30,6 +31,10 @@ pub const GRUB_PATHS: &[&str] = &[
 pub const FALLBACK_EFI: &str = "amd64/grubx64.efi";
 pub const ELTORITO: &str = "amd64/eltorito.img";
 pub const BOOT_HYBRID: &str = "amd64/boot_hybrid.img";
+/// The BIOS disk's MBR code, core image and module directory.
+pub const BIOS_BOOT: &str = "amd64/boot.img";
+pub const BIOS_CORE: &str = "amd64/core.img";
+pub const BIOS_MODULES: &str = "amd64/i386-pc";
 
 /// Where a binary comes from.
 #[derive(Debug, PartialEq, Eq)]

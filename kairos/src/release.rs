@@ -1,0 +1,114 @@
+//! The image's identity from `/etc/kairos-release` (else os-release), and
+//! the artifact name upstream derives from it (`NameFromRootfs`).
+
+use std::collections::HashMap;
+
+/// `KEY=value` / `KEY="value"` lines of an os-release style file.
+pub fn parse_release(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|line| {
+            let (key, value) = line.trim().split_once('=')?;
+            if key.starts_with('#') || key.is_empty() {
+                return None;
+            }
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value);
+            Some((key.trim().to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// `kairos-<FLAVOR>-<FLAVOR_RELEASE>-<VARIANT>-<ARCH>-<MODEL>-<VERSION>`
+/// (+ `-<SOFTWARE_VERSION_PREFIX><SOFTWARE_VERSION>` for `standard`), from
+/// `KAIROS_X` keys, else `X`; an image without them is plain `kairos`.
+pub fn name_from_release(release: &HashMap<String, String>, arch: &str) -> String {
+    let get = |key: &str| {
+        release
+            .get(&format!("KAIROS_{key}"))
+            .or_else(|| release.get(key))
+            .map(String::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let flavor = get("FLAVOR");
+    if flavor.is_empty() {
+        return "kairos".into();
+    }
+    let version = get("VERSION");
+    if get("FLAVOR_RELEASE").is_empty() && !get("IMAGE_LABEL").is_empty() {
+        // Images from before kairos-release carried the full label.
+        return format!("kairos-{flavor}-{}", get("IMAGE_LABEL"));
+    }
+    let arch = [get("ARCH"), get("TARGETARCH")]
+        .into_iter()
+        .find(|a| !a.is_empty())
+        .unwrap_or_else(|| arch.to_string());
+    let variant = get("VARIANT");
+    let mut name = format!(
+        "kairos-{flavor}-{}-{variant}-{arch}-{}-{version}",
+        get("FLAVOR_RELEASE"),
+        get("MODEL"),
+    );
+    if variant == "standard" {
+        name += &format!(
+            "-{}{}",
+            get("SOFTWARE_VERSION_PREFIX"),
+            get("SOFTWARE_VERSION")
+        );
+    }
+    name
+}
+
+/// `/etc/kairos-release`, else `/etc/os-release`, of a rootfs; empty when
+/// there is neither.
+pub fn read(rootfs: &auroraboot_sdk::Dir) -> HashMap<String, String> {
+    ["etc/kairos-release", "etc/os-release", "usr/lib/os-release"]
+        .iter()
+        .find_map(|p| {
+            let file = rootfs.open_file(p).ok()?;
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut file.reader(), &mut bytes).ok()?;
+            Some(parse_release(&String::from_utf8_lossy(&bytes)))
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_as_upstream() {
+        let core = parse_release(
+            "KAIROS_FLAVOR=\"rockylinux\"\nKAIROS_FLAVOR_RELEASE=\"9\"\nKAIROS_VARIANT=\"core\"\n\
+             KAIROS_TARGETARCH=\"amd64\"\nKAIROS_MODEL=\"generic\"\nKAIROS_VERSION=\"v3.3.1\"\n# c\n",
+        );
+        assert_eq!(
+            name_from_release(&core, "arm64"),
+            "kairos-rockylinux-9-core-amd64-generic-v3.3.1"
+        );
+        let standard = parse_release(
+            "KAIROS_FLAVOR=ubuntu\nKAIROS_FLAVOR_RELEASE=24.04\nKAIROS_VARIANT=standard\nKAIROS_MODEL=generic\n\
+             KAIROS_VERSION=v3.4.0\nKAIROS_SOFTWARE_VERSION_PREFIX=k3s\nKAIROS_SOFTWARE_VERSION='v1.32.1+k3s1'\n",
+        );
+        assert_eq!(
+            name_from_release(&standard, "amd64"),
+            "kairos-ubuntu-24.04-standard-amd64-generic-v3.4.0-k3sv1.32.1+k3s1"
+        );
+        assert_eq!(
+            name_from_release(&parse_release("NAME=Debian\n"), "amd64"),
+            "kairos"
+        );
+        assert_eq!(
+            name_from_release(
+                &parse_release("FLAVOR=opensuse\nIMAGE_LABEL=v1.0\n"),
+                "amd64"
+            ),
+            "kairos-opensuse-v1.0"
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! The plugin itself (wasm only): outputs, settings, names, and the order
+//! of work: each disk is laid out once; `vhd` copies the EFI raw image
+//! when it was written in the same run (else is written in its place) and
+//! `gce` streams from the same layout.
+
+use crate::disk::{self, Rootfs, Spec};
+use crate::sizes::{self, Firmware, Requested};
+use crate::write::{self, Sources};
+use auroraboot_sdk::{BuildRequest, OutputInfo, Plugin, PluginInfo, Report, log, register_plugin};
+
+const RAW_EFI: &str = "raw-efi";
+const RAW_BIOS: &str = "raw-bios";
+const VHD: &str = "vhd";
+const GCE: &str = "gce";
+
+struct Raw;
+
+impl Plugin for Raw {
+    fn info() -> PluginInfo {
+        PluginInfo::new("raw", env!("CARGO_PKG_VERSION"))
+            .output(OutputInfo::new(
+                RAW_EFI,
+                "Raw disk image booting with UEFI (ESP, OEM, recovery partitions)",
+                "kairos.raw",
+            ))
+            .output(OutputInfo::new(
+                RAW_BIOS,
+                "Raw disk image booting with BIOS (bios_grub, OEM, recovery partitions)",
+                "kairos.raw",
+            ))
+            .output(OutputInfo::new(
+                VHD,
+                "Fixed VHD of the EFI disk, for Azure",
+                "kairos.raw.vhd",
+            ))
+            .output(OutputInfo::new(
+                GCE,
+                "The EFI disk as disk.raw in a .tar.gz, for Google Compute Engine",
+                "kairos.raw.gce.tar.gz",
+            ))
+            .setting("disk")
+            .setting("rootfs")
+            .setting("arch")
+            .setting("no_default_cloud_config")
+    }
+
+    fn build(request: BuildRequest) -> Result<Report, String> {
+        let wants = |id: &str| request.outputs.iter().any(|o| o == id);
+        let settings = &request.settings;
+        let requested = Requested {
+            disk: sizes::mib_setting("disk.size", settings.get_int("disk.size"))?,
+            state: sizes::mib_setting("disk.state_size", settings.get_int("disk.state_size"))?,
+            recovery_image: sizes::mib_setting(
+                "disk.recovery_image_size",
+                settings.get_int("disk.recovery_image_size"),
+            )?,
+        };
+        let release = auroraboot_kairos::release::read(&request.rootfs);
+        let arch = [release.get("KAIROS_ARCH"), release.get("KAIROS_TARGETARCH")]
+            .into_iter()
+            .flatten()
+            .find(|a| !a.is_empty())
+            .cloned()
+            .or_else(|| settings.get_str("arch"))
+            .unwrap_or_else(|| "amd64".into());
+        if !matches!(arch.as_str(), "amd64" | "x86_64") {
+            return Err(format!(
+                "raw disks for {arch} are not supported yet (amd64 only)"
+            ));
+        }
+        let name = auroraboot_kairos::release::name_from_release(&release, "amd64");
+        let bootloader = request.asset("bootloader");
+        let rootfs = Rootfs::scan(&request.rootfs, bootloader, &release)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let spec = |firmware| Spec {
+            firmware,
+            requested,
+            cloud_config: &request.cloud_config,
+            no_default_cloud_config: settings
+                .get_bool("no_default_cloud_config")
+                .unwrap_or(false),
+            now,
+        };
+        let mut sources = Sources::new(&request.rootfs, bootloader);
+        let mut files = Vec::new();
+        let mut summary = Vec::new();
+        let create =
+            |id: &str, file: &str| request.create_output(id, file).map_err(|e| e.to_string());
+
+        if wants(RAW_EFI) || wants(VHD) || wants(GCE) {
+            let (map, sizes) = disk::layout(&rootfs, &spec(Firmware::Efi))?;
+            log::info(&format!(
+                "EFI disk: {} MiB, {} MiB of data, recovery image {} MiB",
+                map.size >> 20,
+                map.data_bytes() >> 20,
+                sizes.recovery_image >> 20
+            ));
+            let raw_name = format!("{name}.raw");
+            let raw = if wants(RAW_EFI) {
+                let out = create(RAW_EFI, &raw_name)?;
+                log::info(&format!("writing {raw_name}"));
+                write::raw(&map, &out, &mut sources)?;
+                files.push(raw_name.clone());
+                summary.push(format!("{raw_name}: raw EFI disk"));
+                Some(out)
+            } else {
+                None
+            };
+            if wants(VHD) {
+                let vhd_name = format!("{raw_name}.vhd");
+                let out = create(VHD, &vhd_name)?;
+                log::info(&format!("writing {vhd_name}"));
+                match &raw {
+                    Some(raw) => write::copy(&map, raw, &out)?,
+                    None => write::raw(&map, &out, &mut sources)?,
+                }
+                write::vhd_footer(&out, map.size, now)?;
+                files.push(vhd_name.clone());
+                summary.push(format!("{vhd_name}: Azure fixed VHD"));
+            }
+            if wants(GCE) {
+                let gce_name = format!("{raw_name}.gce.tar.gz");
+                let out = create(GCE, &gce_name)?;
+                log::info(&format!("writing {gce_name}"));
+                write::gce_archive(&map, &out, &mut sources, now)?;
+                files.push(gce_name.clone());
+                summary.push(format!("{gce_name}: GCE image"));
+            }
+        }
+        if wants(RAW_BIOS) {
+            let (map, _) = disk::layout(&rootfs, &spec(Firmware::Bios))?;
+            // Both disks in one run: the BIOS one steps aside.
+            let raw_name = if wants(RAW_EFI) {
+                format!("{name}-bios.raw")
+            } else {
+                format!("{name}.raw")
+            };
+            let out = create(RAW_BIOS, &raw_name)?;
+            log::info(&format!(
+                "writing {raw_name}: {} MiB, {} MiB of data",
+                map.size >> 20,
+                map.data_bytes() >> 20
+            ));
+            write::raw(&map, &out, &mut sources)?;
+            files.push(raw_name.clone());
+            summary.push(format!("{raw_name}: raw BIOS disk"));
+        }
+        Ok(Report::new(files, summary.join("; ")))
+    }
+}
+
+register_plugin!(Raw);
