@@ -2,7 +2,7 @@
 
 WASM_TARGET := wasm32-wasip2
 EXAMPLE_PLUGINS := -p rootfs-tarball
-BUILTIN_PLUGINS := -p iso-plugin
+BUILTIN_PLUGINS := -p iso-plugin -p raw-plugin
 TEST_PLUGINS := -p test-plugin-hostile -p test-plugin-wrong-api -p test-plugin-no-exports
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)

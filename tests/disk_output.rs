@@ -529,3 +529,89 @@ fn a_read_only_state_dir_is_a_clear_error() {
         run.stderr
     );
 }
+
+/// `path permissions uid gid type target mtime` of every entry under
+/// `root`, sorted; what debugfs's `rdump` keeps: no setuid/sticky bits,
+/// no fifos, no symlink times (those are checked with `debugfs stat`).
+fn listing(root: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = output(
+        Command::new("find")
+            .arg(".")
+            .args(["-mindepth", "1", "-not", "-type", "p"])
+            .args(["-printf", "%p\t%m\t%U %G %y %l\t%T@\n"])
+            .current_dir(root),
+    )
+    .lines()
+    .map(|l| {
+        let f: Vec<&str> = l.split('\t').collect();
+        let mode = u32::from_str_radix(f[1], 8).unwrap() & 0o777;
+        let time = if f[2].contains(" l ") { "" } else { f[3] };
+        format!("{} {mode:o} {} {time}", f[0], f[2])
+    })
+    .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn the_system_image_holds_every_kind_of_entry() {
+    let sb = Sandbox::new();
+    let rootfs = sb.path("rootfs");
+    auroraboot_tests::sample_rootfs(&rootfs);
+    std::fs::create_dir_all(rootfs.join("etc/cos")).unwrap();
+    std::fs::write(rootfs.join("etc/cos/grub.cfg"), "# grub\n").unwrap();
+    // A file with double-indirect blocks and an unaligned tail.
+    let big: Vec<u8> = (0..9_000_001u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(rootfs.join("usr/lib/big.bin"), &big).unwrap();
+    auroraboot_tests::set_mtimes(&rootfs);
+    sb.auroraboot()
+        .args([
+            "--set",
+            "disable_netboot=true",
+            "--set",
+            "disable_http_server=true",
+        ])
+        .args(["--set", "disk.efi=true"])
+        .arg("--set")
+        .arg(format!("container_image=dir://{}", rootfs.display()))
+        .arg("--set")
+        .arg(format!("state_dir={}", sb.state_dir().display()))
+        .run()
+        .success();
+    // No kairos-release: upstream's plain name.
+    let raw = sb.state_dir().join("kairos.raw");
+    let dir = sb.path("check");
+    std::fs::create_dir_all(&dir).unwrap();
+    let recovery = partition(&raw, 3, &dir);
+    let image = dir.join("recovery.img");
+    debugfs(
+        &recovery,
+        &format!("dump /cOS/recovery.img {}", image.display()),
+    );
+    output(Command::new("e2fsck").arg("-fn").arg(&image));
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    debugfs(&image, &format!("rdump / {}", out.display()));
+    let copy = out.join("lost+found");
+    std::fs::remove_dir(&copy).unwrap();
+    auroraboot_tests::assert_same_tree(&rootfs, &out, "pipe");
+    assert_eq!(listing(&rootfs), listing(&out));
+    for (path, line) in [
+        ("/tmp", "Type: directory    Mode:  01777"),
+        ("/usr/bin/su", "Type: regular    Mode:  04755"),
+        ("/var/log/pipe", "Type: FIFO    Mode:  0644"),
+    ] {
+        let stat = debugfs(&image, &format!("stat {path}"));
+        assert!(stat.contains(line), "{path}: {stat}");
+    }
+    // Hard links share an inode.
+    let inode = |p: &str| {
+        debugfs(&image, &format!("stat {p}"))
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(inode("/usr/bin/ls"), inode("/usr/bin/busybox"));
+    assert_ne!(inode("/usr/bin/ls"), inode("/usr/bin/su"));
+}
