@@ -35,3 +35,4 @@ bench: plugins
 	bash benches/bench.sh
 	bash benches/pull.sh
 	bash benches/netboot.sh
+	bash benches/disk.sh

@@ -2,8 +2,8 @@
 # The built-in demo: makes a small Kairos-shaped image (an OCI image
 # layout, with the host's Debian cloud kernel when installed), then runs
 # auroraboot on it with a templated cloud-config: the live ISO (built-in
-# `iso` plugin) and a rootfs tarball (the example third-party plugin), and
-# shows the result. Everything lands under target/demo/.
+# `iso` plugin), a raw EFI disk (built-in `raw` plugin) and a rootfs
+# tarball (the example third-party plugin), and shows the result. Everything lands under target/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,15 @@ KAIROS_MODEL="generic"
 KAIROS_VERSION="v0.0.1"
 REL
 echo "kairos-demo" > "$root/etc/hostname"
+# What a raw disk's recovery partition boots with (Kairos ships one).
+cat > "$root/etc/cos/grub.cfg" <<'GRUB'
+search --no-floppy --label --set=root COS_RECOVERY
+menuentry "Kairos recovery" --id recovery {
+    loopback loop0 ($root)/cOS/recovery.img
+    linux (loop0)/boot/vmlinuz console=ttyS0 root=LABEL=COS_SYSTEM
+    initrd (loop0)/boot/initrd
+}
+GRUB
 printf '#!/bin/sh\necho "hello from the demo rootfs"\n' > "$root/usr/bin/hello"
 chmod 755 "$root/usr/bin/hello"
 ln -s usr/bin "$root/bin"
@@ -81,7 +90,7 @@ set -x
     --set github.user=mudler --set kairos.password=kairos \
     --set rootfs_tarball.mtime=0 \
     --cloud-config "$demo/cloud-config.yaml" \
-    --output iso,rootfs-tarball
+    --output iso,raw-efi,rootfs-tarball
 set +x
 echo
 echo "== $demo/state:"
@@ -90,6 +99,10 @@ echo "== embedded cloud-config ($demo/state/config.yaml):"
 cat "$demo/state/config.yaml"
 echo "== the ISO's boot records (xorriso):"
 xorriso -indev "$demo/state/iso/kairos-demo-1-core-amd64-generic-v0.0.1.iso" -report_el_torito plain 2>/dev/null | grep -E "El Torito (boot img|img path)"
+echo "== the raw disk's partitions (sgdisk), apparent and allocated size:"
+raw="$demo/state/kairos-demo-1-core-amd64-generic-v0.0.1.raw"
+sgdisk -p "$raw" | sed -n '/^Number/,$p'
+du -h --apparent-size "$raw"; du -h "$raw"
 echo "== archive listing:"
 tar -tzvf "$demo/state/rootfs-tarball/rootfs.tar.gz"
 (cd "$demo/state/rootfs-tarball" && sha256sum -c rootfs.tar.gz.sha256)
