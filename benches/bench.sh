@@ -10,6 +10,7 @@
 # target/bench/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/tree.sh
 
 bin=target/release/auroraboot
 work=target/bench
@@ -53,19 +54,7 @@ tiny=$(median_ms tiny_build)
 # A tree like a rootfs: many small text-ish files plus large binaries.
 tree="$work/tree"
 mkdir -p "$tree"
-for d in $(seq 1 40); do
-    mkdir -p "$tree/usr/share/doc/pkg$d"
-    for f in $(seq 1 50); do
-        seq "$((d * f))" "$((d * f + 400))" > "$tree/usr/share/doc/pkg$d/file$f.txt"
-    done
-done
-mkdir -p "$tree/usr/lib"
-# Half compressible (like binaries), half random (like compressed data).
-for i in $(seq 1 $((tree_mb / 32))); do
-    head -c 16777216 /dev/urandom > "$tree/usr/lib/random$i.bin"
-    # (yes ends on SIGPIPE, which pipefail would count as a failure)
-    (set +o pipefail; yes "$(head -c 48 /dev/urandom | base64)" | head -c 16777216 > "$tree/usr/lib/text$i.so")
-done
+fill_tree "$tree" "$tree_mb"
 tree_bytes=$(du -sb "$tree" | cut -f1)
 
 t0=$(now)

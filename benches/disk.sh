@@ -14,6 +14,7 @@
 # target/bench-disk/ (about 10 GB apparent, far less allocated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/tree.sh
 
 bin=$PWD/target/release/auroraboot
 work=$PWD/target/bench-disk
@@ -34,17 +35,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # random, half compressible).
 tree="$work/rootfs"
 cp -a "$fixture" "$tree"
-for d in $(seq 1 40); do
-    mkdir -p "$tree/usr/share/doc/pkg$d"
-    for f in $(seq 1 50); do
-        seq "$((d * f))" "$((d * f + 400))" > "$tree/usr/share/doc/pkg$d/file$f.txt"
-    done
-done
-mkdir -p "$tree/usr/lib/bench"
-for i in $(seq 1 $((pad_mb / 32))); do
-    head -c 16777216 /dev/urandom > "$tree/usr/lib/bench/random$i.bin"
-    (set +o pipefail; yes "$(head -c 48 /dev/urandom | base64)" | head -c 16777216 > "$tree/usr/lib/bench/text$i.so")
-done
+fill_tree "$tree" "$pad_mb"
 sync
 tree_mib=$(( $(du -sb "$tree" | cut -f1) >> 20 ))
 

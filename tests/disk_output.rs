@@ -32,20 +32,7 @@ impl Built {
 
 /// `auroraboot` over the fixture with servers off and `sets` added.
 fn build(sb: &Sandbox, sets: &[&str]) -> Run {
-    let mut cmd = sb.auroraboot();
-    cmd.args([
-        "--set",
-        "disable_netboot=true",
-        "--set",
-        "disable_http_server=true",
-    ])
-    .arg("--set")
-    .arg(format!(
-        "container_image=dir://{}",
-        fixture::rootfs().display()
-    ))
-    .arg("--set")
-    .arg(format!("state_dir={}", sb.state_dir().display()));
+    let mut cmd = sb.build_from(&fixture::rootfs());
     for s in sets {
         cmd.args(["--set", s]);
     }
@@ -58,26 +45,12 @@ fn built() -> &'static Built {
     BUILT.get_or_init(|| {
         let sb = Sandbox::new();
         let config = sb.write("cloud-config.yaml", CLOUD_CONFIG);
-        let mut cmd = sb.auroraboot();
-        cmd.args([
-            "--set",
-            "disable_netboot=true",
-            "--set",
-            "disable_http_server=true",
-            "--set",
-            "node.name=disk-3",
-        ])
-        .args(["--set", "disk.efi=true", "--set", "disk.bios=true"])
-        .args(["--set", "disk.vhd=true", "--set", "disk.gce=true"])
-        .arg("--set")
-        .arg(format!(
-            "container_image=dir://{}",
-            fixture::rootfs().display()
-        ))
-        .arg("--set")
-        .arg(format!("state_dir={}", sb.state_dir().display()))
-        .arg("--cloud-config")
-        .arg(&config);
+        let mut cmd = sb.build_from(&fixture::rootfs());
+        cmd.args(["--set", "node.name=disk-3"])
+            .args(["--set", "disk.efi=true", "--set", "disk.bios=true"])
+            .args(["--set", "disk.vhd=true", "--set", "disk.gce=true"])
+            .arg("--cloud-config")
+            .arg(&config);
         cmd.run()
             .success()
             .stderr_has(&format!("{NAME}.raw"))
@@ -121,34 +94,33 @@ fn output(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn efi_disk_boots_on_ovmf() {
-    let b = built();
+/// Boots a disk image as a virtio disk and checks the whole path.
+fn boots(firmware: Firmware, disk: PathBuf, format: &str, log: &str) {
     let console = boot(
-        Firmware::Ovmf,
+        firmware,
         &[Medium::Disk {
-            path: b.file(".raw"),
-            format: "raw".into(),
+            path: disk,
+            format: format.into(),
         }],
-        &b.logs.join("ovmf-raw.log"),
+        &built().logs.join(log),
         BOOT_TIMEOUT,
     );
     assert_booted_from_oem(&console);
 }
 
 #[test]
+fn efi_disk_boots_on_ovmf() {
+    boots(Firmware::Ovmf, built().file(".raw"), "raw", "ovmf-raw.log");
+}
+
+#[test]
 fn bios_disk_boots_on_seabios() {
-    let b = built();
-    let console = boot(
+    boots(
         Firmware::SeaBios,
-        &[Medium::Disk {
-            path: b.file("-bios.raw"),
-            format: "raw".into(),
-        }],
-        &b.logs.join("seabios-raw.log"),
-        BOOT_TIMEOUT,
+        built().file("-bios.raw"),
+        "raw",
+        "seabios-raw.log",
     );
-    assert_booted_from_oem(&console);
 }
 
 #[test]
@@ -168,16 +140,7 @@ fn vhd_is_a_fixed_vhd_that_boots() {
     );
     assert_eq!(raw_len % MIB, 0);
     assert_eq!(std::fs::metadata(&vhd).unwrap().len(), raw_len + 512);
-    let console = boot(
-        Firmware::Ovmf,
-        &[Medium::Disk {
-            path: vhd,
-            format: "vpc".into(),
-        }],
-        &b.logs.join("ovmf-vhd.log"),
-        BOOT_TIMEOUT,
-    );
-    assert_booted_from_oem(&console);
+    boots(Firmware::Ovmf, vhd, "vpc", "ovmf-vhd.log");
 }
 
 #[test]
@@ -212,17 +175,8 @@ fn gce_archive_holds_exactly_disk_raw_which_boots() {
             .arg(&raw)
             .arg(&disk),
     );
-    let console = boot(
-        Firmware::Ovmf,
-        &[Medium::Disk {
-            path: disk.clone(),
-            format: "raw".into(),
-        }],
-        &b.logs.join("ovmf-gce.log"),
-        BOOT_TIMEOUT,
-    );
+    boots(Firmware::Ovmf, disk.clone(), "raw", "ovmf-gce.log");
     std::fs::remove_file(&disk).unwrap();
-    assert_booted_from_oem(&console);
 }
 
 /// A partition of `disk` copied out (sparse) for the file system checkers.
@@ -487,18 +441,8 @@ fn a_rootfs_without_cos_grub_cfg_is_refused() {
     );
     std::fs::remove_file(rootfs.join("etc/cos/grub.cfg")).unwrap();
     let run = sb
-        .auroraboot()
-        .args([
-            "--set",
-            "disable_netboot=true",
-            "--set",
-            "disable_http_server=true",
-        ])
+        .build_from(&rootfs)
         .args(["--set", "disk.bios=true"])
-        .arg("--set")
-        .arg(format!("container_image=dir://{}", rootfs.display()))
-        .arg("--set")
-        .arg(format!("state_dir={}", sb.state_dir().display()))
         .run()
         .failure();
     assert!(
@@ -564,18 +508,8 @@ fn the_system_image_holds_every_kind_of_entry() {
     let big: Vec<u8> = (0..9_000_001u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(rootfs.join("usr/lib/big.bin"), &big).unwrap();
     auroraboot_tests::set_mtimes(&rootfs);
-    sb.auroraboot()
-        .args([
-            "--set",
-            "disable_netboot=true",
-            "--set",
-            "disable_http_server=true",
-        ])
+    sb.build_from(&rootfs)
         .args(["--set", "disk.efi=true"])
-        .arg("--set")
-        .arg(format!("container_image=dir://{}", rootfs.display()))
-        .arg("--set")
-        .arg(format!("state_dir={}", sb.state_dir().display()))
         .run()
         .success();
     // No kairos-release: upstream's plain name.

@@ -281,23 +281,7 @@ fn iso_data_overrides_the_live_menu_and_adds_files() {
 #[test]
 fn a_missing_bootloader_or_a_bad_name_fails_cleanly() {
     let sb = Sandbox::new();
-    let base = |sb: &Sandbox| {
-        let mut cmd = sb.auroraboot();
-        cmd.args([
-            "--set",
-            "disable_netboot=true",
-            "--set",
-            "disable_http_server=true",
-        ])
-        .arg("--set")
-        .arg(format!(
-            "container_image=dir://{}",
-            fixture::rootfs().display()
-        ))
-        .arg("--set")
-        .arg(format!("state_dir={}", sb.state_dir().display()));
-        cmd
-    };
+    let base = |sb: &Sandbox| sb.build_from(&fixture::rootfs());
     base(&sb)
         .args(["--set", "bootloader_dir=/nonexistent/bootloader"])
         .run()

@@ -146,6 +146,23 @@ impl Sandbox {
 }
 
 impl Sandbox {
+    /// `auroraboot` over the rootfs directory `rootfs` into this sandbox's
+    /// state directory, servers off (add `--set`s and `--output`s).
+    pub fn build_from(&self, rootfs: &Path) -> Command {
+        let mut cmd = self.auroraboot();
+        cmd.args([
+            "--set",
+            "disable_netboot=true",
+            "--set",
+            "disable_http_server=true",
+        ])
+        .arg("--set")
+        .arg(format!("container_image=dir://{}", rootfs.display()))
+        .arg("--set")
+        .arg(format!("state_dir={}", self.state_dir().display()));
+        cmd
+    }
+
     /// `auroraboot` building the example `rootfs-tarball` output from
     /// `image` into this sandbox's state directory, servers off.
     pub fn tarball_build(&self, image: &str) -> Command {

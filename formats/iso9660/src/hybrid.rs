@@ -2,8 +2,8 @@
 //! MBR boot code (BIOS), a protective MBR entry marked bootable, and a GPT
 //! whose EFI System Partition is the El Torito EFI image (UEFI).
 
-use gptman::{GPT, GPTPartitionEntry};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use auroraboot_gpt::gptman::GPTPartitionEntry;
+use std::io::{self, Seek, SeekFrom, Write};
 
 /// Size of the backup GPT at the end of the image (header + 128 entries).
 pub const BACKUP_GPT_BYTES: u64 = 33 * 512;
@@ -25,9 +25,7 @@ pub struct Hybrid {
 /// Writes MBR and both GPTs into an image of `image_bytes` (the last
 /// [`BACKUP_GPT_BYTES`] must be free for the backup table).
 pub fn write<W: Write + Seek>(out: &mut W, image_bytes: u64, hybrid: &Hybrid) -> io::Result<()> {
-    let sectors = image_bytes / 512;
-    let mut gpt = GPT::new_from(&mut Blank(sectors * 512), 512, guid(hybrid.seed, 0))
-        .map_err(io::Error::other)?;
+    let mut gpt = auroraboot_gpt::new_table(image_bytes / 512 * 512, guid(hybrid.seed, 0))?;
     if let Some((start, len)) = hybrid.esp {
         gpt[1] = GPTPartitionEntry {
             partition_type_guid: ESP_TYPE,
@@ -40,17 +38,9 @@ pub fn write<W: Write + Seek>(out: &mut W, image_bytes: u64, hybrid: &Hybrid) ->
     }
     gpt.write_into(out).map_err(io::Error::other)?;
 
-    let mut mbr = [0u8; 512];
+    // mbr_force_bootable: some BIOSes want an active entry.
+    let mut mbr = auroraboot_gpt::protective_mbr(image_bytes, true);
     mbr[..440].copy_from_slice(&hybrid.mbr_code);
-    let entry = &mut mbr[446..462];
-    entry[0] = 0x80; // mbr_force_bootable: some BIOSes want an active entry
-    entry[1..4].copy_from_slice(&[0x00, 0x02, 0x00]);
-    entry[4] = 0xEE;
-    entry[5..8].copy_from_slice(&[0xFF, 0xFF, 0xFF]);
-    entry[8..12].copy_from_slice(&1u32.to_le_bytes());
-    entry[12..16].copy_from_slice(&u32::try_from(sectors - 1).unwrap_or(u32::MAX).to_le_bytes());
-    mbr[510] = 0x55;
-    mbr[511] = 0xAA;
     out.seek(SeekFrom::Start(0))?;
     out.write_all(&mbr)
 }
@@ -72,29 +62,10 @@ fn guid(seed: u64, n: u64) -> [u8; 16] {
     g
 }
 
-/// A zero-filled device of a given size: what `gptman` sizes a new table by.
-struct Blank(u64);
-
-impl Read for Blank {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        buf.fill(0);
-        Ok(buf.len())
-    }
-}
-
-impl Seek for Blank {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        Ok(match pos {
-            SeekFrom::End(d) => self.0.saturating_add_signed(d),
-            SeekFrom::Start(p) => p,
-            SeekFrom::Current(_) => 0,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use auroraboot_gpt::gptman::GPT;
     use std::io::Cursor;
 
     #[test]

@@ -395,24 +395,13 @@ fn recovery_partition(
 
 /// COS_SYSTEM: the rootfs as an ext2 image.
 fn system_image(map: &mut DiskMap<Ref>, place: &Place, rootfs: &Rootfs) -> Result<(), String> {
-    let r = &rootfs.root;
-    let root_meta = ext2::Meta {
-        mode: (r.mode & 0o7777) as u16,
-        uid: r.uid,
-        gid: r.gid,
-        mtime: r.mtime.clamp(0, u32::MAX as i64) as u32,
-    };
-    let mut volume = ext2::Volume::new(SYSTEM_LABEL, fs_uuid(SYSTEM_LABEL), root_meta);
+    let mut volume =
+        ext2::Volume::new(SYSTEM_LABEL, fs_uuid(SYSTEM_LABEL), ext2_meta(&rootfs.root));
     let mut files: Vec<(ext2::FileId, Rc<str>)> = Vec::new();
     let mut links: HashMap<u64, ext2::FileId> = HashMap::new();
     for e in &rootfs.entries {
         let m = &e.meta;
-        let em = ext2::Meta {
-            mode: (m.mode & 0o7777) as u16,
-            uid: m.uid,
-            gid: m.gid,
-            mtime: m.mtime.clamp(0, u32::MAX as i64) as u32,
-        };
+        let em = ext2_meta(m);
         let path = e.path.as_str();
         let added = match m.kind {
             EntryKind::Directory => volume.add_dir(path, em),
@@ -456,6 +445,16 @@ fn system_image(map: &mut DiskMap<Ref>, place: &Place, rootfs: &Rootfs) -> Resul
         put_file(map, place, &layout, id, &(Tree::Rootfs, path))?;
     }
     Ok(())
+}
+
+/// Ownership, permissions and time of a rootfs entry.
+fn ext2_meta(m: &Metadata) -> ext2::Meta {
+    ext2::Meta {
+        mode: (m.mode & 0o7777) as u16,
+        uid: m.uid,
+        gid: m.gid,
+        mtime: m.mtime.clamp(0, u32::MAX as i64) as u32,
+    }
 }
 
 fn read_all(dir: &Dir, path: &str) -> Result<Vec<u8>, String> {

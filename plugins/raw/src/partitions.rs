@@ -5,8 +5,8 @@
 //! backup table at the end even when `disk.size` grows the disk.
 
 use crate::sizes::{Firmware, GAP, OEM_PARTITION, Sizes};
-use gptman::{GPT, GPTPartitionEntry};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use auroraboot_gpt::gptman::GPTPartitionEntry;
+use std::io::{self, Seek, SeekFrom, Write};
 use uuid::Uuid;
 
 const SECTOR: u64 = 512;
@@ -84,12 +84,7 @@ pub fn tables(disk_bytes: u64, partitions: &[Partition]) -> io::Result<Vec<(u64,
             .expect("constant GUIDs parse")
             .to_bytes_le()
     };
-    let mut gpt = GPT::new_from(
-        &mut Blank(disk_bytes),
-        SECTOR,
-        name_uuid("KAIROS_DISK").to_bytes_le(),
-    )
-    .map_err(io::Error::other)?;
+    let mut gpt = auroraboot_gpt::new_table(disk_bytes, name_uuid("KAIROS_DISK").to_bytes_le())?;
     for (i, p) in partitions.iter().enumerate() {
         if p.start % SECTOR != 0 || p.len % SECTOR != 0 || p.len == 0 {
             return Err(io::Error::other(format!(
@@ -109,44 +104,9 @@ pub fn tables(disk_bytes: u64, partitions: &[Partition]) -> io::Result<Vec<(u64,
     let mut recorder = Recorder::new(disk_bytes);
     gpt.write_into(&mut recorder).map_err(io::Error::other)?;
     recorder.seek(SeekFrom::Start(0))?;
-    recorder.write_all(&protective_mbr(disk_bytes))?;
+    // Not active, as go-diskfs writes it (boot code comes later for BIOS).
+    recorder.write_all(&auroraboot_gpt::protective_mbr(disk_bytes, false))?;
     Ok(recorder.pieces)
-}
-
-/// An MBR with one 0xEE entry covering the disk (boot code added later
-/// for BIOS disks).
-pub fn protective_mbr(disk_bytes: u64) -> [u8; 512] {
-    let sectors = disk_bytes / SECTOR;
-    let mut mbr = [0u8; 512];
-    let entry = &mut mbr[446..462];
-    entry[1..4].copy_from_slice(&[0x00, 0x02, 0x00]);
-    entry[4] = 0xEE;
-    entry[5..8].copy_from_slice(&[0xFF, 0xFF, 0xFF]);
-    entry[8..12].copy_from_slice(&1u32.to_le_bytes());
-    entry[12..16].copy_from_slice(&u32::try_from(sectors - 1).unwrap_or(u32::MAX).to_le_bytes());
-    mbr[510] = 0x55;
-    mbr[511] = 0xAA;
-    mbr
-}
-
-/// A zero-filled device of a given size: what `gptman` sizes a table by.
-struct Blank(u64);
-
-impl Read for Blank {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        buf.fill(0);
-        Ok(buf.len())
-    }
-}
-
-impl Seek for Blank {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        Ok(match pos {
-            SeekFrom::End(d) => self.0.saturating_add_signed(d),
-            SeekFrom::Start(p) => p,
-            SeekFrom::Current(_) => 0,
-        })
-    }
 }
 
 /// Records what is written where (the disk itself is never in memory).
@@ -201,6 +161,7 @@ impl Seek for Recorder {
 mod tests {
     use super::*;
     use crate::sizes::{MIB, Requested, compute};
+    use auroraboot_gpt::gptman::GPT;
     use std::io::Cursor;
 
     #[test]
