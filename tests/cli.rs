@@ -318,15 +318,19 @@ fn sources_and_outputs_are_checked_before_any_work() {
         .args(["--set", &set_state, "--output", "rootfs-tarball"])
         .run()
         .failure()
-        .stderr_has("unknown output 'rootfs-tarball'; available outputs: iso, squashfs");
+        .stderr_has(
+            "unknown output 'rootfs-tarball'; available outputs: iso, squashfs, raw-efi, raw-bios, vhd, gce",
+        );
     let plugins = sb.plugin_dir("plugins", &["rootfs-tarball"]);
     sb.auroraboot()
         .arg("--plugin-dir")
         .arg(&plugins)
-        .args(["--set", &set_state, "--output", "rootfs-tarball,vhd"])
+        .args(["--set", &set_state, "--output", "rootfs-tarball,uki"])
         .run()
         .failure()
-        .stderr_has("unknown output 'vhd'; available outputs: rootfs-tarball, iso, squashfs");
+        .stderr_has(
+            "unknown output 'uki'; available outputs: rootfs-tarball, iso, squashfs, raw-efi, raw-bios, vhd, gce",
+        );
     sb.auroraboot()
         .arg("--plugin-dir")
         .arg(&plugins)

@@ -218,6 +218,17 @@ fn disk_outputs_from_a_release_are_refused() {
     )
     .success();
     assert!(sb.state_dir().join("netboot/kairos.squashfs").is_file());
+    // As upstream: raw disks need the image, not the release ISO; refused
+    // before anything is downloaded.
+    let requests = server.requests().len();
+    run(
+        &sb,
+        &server,
+        &["--set", "disk.efi=true", "--set", "disk.gce=true"],
+    )
+    .failure()
+    .stderr_has("raw-efi, gce cannot be built from a release ISO");
+    assert_eq!(server.requests().len(), requests);
     run(&sb, &server, &["--output", "nonexistent"])
         .failure()
         .stderr_has("unknown output");
