@@ -195,19 +195,23 @@ impl<R> Sorted<R> {
         runs
     }
 
+    /// Whether any piece lies in `start..start + len`.
+    pub fn has_data(&self, start: u64, len: u64) -> bool {
+        let first = self.pieces.partition_point(|p| p.at + p.len <= start);
+        self.pieces.get(first).is_some_and(|p| p.at < start + len)
+    }
+
     /// Fills `buf` with the disk's bytes at `start`; `read` fills a buffer
-    /// from a reference. Returns false when the range is all holes (and
-    /// `buf` left zeroed).
+    /// from a reference.
     pub fn render<E>(
         &self,
         start: u64,
         buf: &mut [u8],
         mut read: impl FnMut(&R, u64, &mut [u8]) -> Result<(), E>,
-    ) -> Result<bool, E> {
+    ) -> Result<(), E> {
         buf.fill(0);
         let end = start + buf.len() as u64;
         let first = self.pieces.partition_point(|p| p.at + p.len <= start);
-        let mut any = false;
         for p in self.pieces[first..].iter().take_while(|p| p.at < end) {
             let from = p.at.max(start);
             let to = (p.at + p.len).min(end);
@@ -219,9 +223,8 @@ impl<R> Sorted<R> {
                 }
                 Source::Ref { from: r, offset } => read(r, offset + skip, dst)?,
             }
-            any = true;
         }
-        Ok(any)
+        Ok(())
     }
 }
 
@@ -247,10 +250,9 @@ mod tests {
         assert_eq!(sorted.data_bytes(), 30);
         assert_eq!(sorted.runs(), vec![(1145, 5), (1300, 5), (1400, 20)]);
         let mut buf = [9u8; 20];
-        let any = sorted
+        sorted
             .render(1140, &mut buf, |_, _, _| Ok::<_, ()>(()))
             .unwrap();
-        assert!(any);
         assert_eq!(&buf[..5], &[0; 5]);
         assert_eq!(&buf[5..10], &[1; 5]);
         let mut seen = Vec::new();
@@ -261,11 +263,6 @@ mod tests {
             })
             .unwrap();
         assert_eq!(seen, vec![("src", 17, 10)]);
-        assert!(
-            !sorted
-                .render(0, &mut [0u8; 100], |_, _, _| Ok::<_, ()>(()))
-                .unwrap()
-        );
 
         let mut bad: DiskMap<()> = DiskMap::new(100);
         bad.bytes(&Place::at(0, 100), 10, &[1; 10]).unwrap();

@@ -163,11 +163,11 @@ pub fn gce_archive(
     };
     let mut at = 0;
     while at < disk {
-        let mut buf = vec![0u8; CHUNK];
-        let any = map.render(at, &mut buf, |r, offset, dst| {
-            read_exact(sources.file(r)?, offset, dst).map_err(|e| format!("{}: {e}", r.1))
-        })?;
-        if any {
+        if map.has_data(at, CHUNK as u64) {
+            let mut buf = vec![0u8; CHUNK];
+            map.render(at, &mut buf, |r, offset, dst| {
+                read_exact(sources.file(r)?, offset, dst).map_err(|e| format!("{}: {e}", r.1))
+            })?;
             order.push(Some(blocks.len()));
             blocks.push(buf);
         } else {
