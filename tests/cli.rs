@@ -387,7 +387,7 @@ fn debug_lists_keys_nothing_uses() {
     let plugins = sb.plugin_dir("plugins", &["rootfs-tarball"]);
     let rootfs = sb.path("rootfs");
     std::fs::create_dir_all(rootfs.join("etc")).unwrap();
-    sb.auroraboot()
+    sb.build_from(&rootfs)
         .arg("--debug")
         .arg("--plugin-dir")
         .arg(&plugins)
@@ -398,15 +398,7 @@ fn debug_lists_keys_nothing_uses() {
             "github.user=mudler",
             "--set",
             "rootfs_tarball.mtime=0",
-            "--set",
-            "disable_netboot=true",
-            "--set",
-            "disable_http_server=true",
         ])
-        .arg("--set")
-        .arg(format!("container_image=dir://{}", rootfs.display()))
-        .arg("--set")
-        .arg(format!("state_dir={}", sb.state_dir().display()))
         .run()
         .success()
         .stderr_has("keys no component uses (kept for templating): github.user");

@@ -298,22 +298,7 @@ fn a_missing_bootloader_or_a_bad_name_fails_cleanly() {
     let bare = sb.path("bare-rootfs");
     std::fs::create_dir_all(bare.join("etc")).unwrap();
     std::fs::write(bare.join("etc/hostname"), "bare\n").unwrap();
-    let bare_run = |output: &str| {
-        let mut cmd = sb.auroraboot();
-        cmd.args([
-            "--output",
-            output,
-            "--set",
-            "disable_netboot=true",
-            "--set",
-            "disable_http_server=true",
-        ])
-        .arg("--set")
-        .arg(format!("container_image=dir://{}", bare.display()))
-        .arg("--set")
-        .arg(format!("state_dir={}", sb.state_dir().display()));
-        cmd.run()
-    };
+    let bare_run = |output: &str| sb.build_from(&bare).args(["--output", output]).run();
     bare_run("iso")
         .failure()
         .stderr_has("looked for boot/vmlinuz");

@@ -26,19 +26,8 @@ fn the_builtin_plugin_is_listed_without_any_plugin_directory() {
 }
 
 fn build(sb: &Sandbox, rootfs: &std::path::Path, extra: &[&str]) -> std::path::PathBuf {
-    sb.auroraboot()
-        .args([
-            "--output",
-            "squashfs",
-            "--set",
-            "disable_netboot=true",
-            "--set",
-            "disable_http_server=true",
-        ])
-        .arg("--set")
-        .arg(format!("container_image=dir://{}", rootfs.display()))
-        .arg("--set")
-        .arg(format!("state_dir={}", sb.state_dir().display()))
+    sb.build_from(rootfs)
+        .args(["--output", "squashfs"])
         .args(extra)
         .run()
         .success()
