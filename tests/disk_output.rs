@@ -43,7 +43,7 @@ fn build(sb: &Sandbox, sets: &[&str]) -> Run {
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let sb = Sandbox::new();
+        let sb = Sandbox::kept("disk-output");
         let config = sb.write("cloud-config.yaml", CLOUD_CONFIG);
         let mut cmd = sb.build_from(&fixture::rootfs());
         cmd.args(["--set", "node.name=disk-3"])

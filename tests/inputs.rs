@@ -123,7 +123,7 @@ fn unpack_extracts_an_image_into_a_directory() {
     sb.unpack(&image, &dest)
         .failure()
         .stderr_has("is not empty");
-    let leftovers: Vec<_> = std::fs::read_dir(sb.dir.path())
+    let leftovers: Vec<_> = std::fs::read_dir(sb.root())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('.'))

@@ -26,7 +26,7 @@ struct Built {
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let sb = Sandbox::new();
+        let sb = Sandbox::kept("iso-output");
         let config = sb.path("cloud-config.yaml");
         std::fs::write(&config, CLOUD_CONFIG).unwrap();
         let rootfs = fixture::rootfs();

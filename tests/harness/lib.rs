@@ -83,7 +83,9 @@ pub fn binary() -> PathBuf {
 
 /// A test's private directory and the commands run inside it.
 pub struct Sandbox {
-    pub dir: tempfile::TempDir,
+    root: PathBuf,
+    /// Removes `root` when dropped (not for [`Sandbox::kept`] ones).
+    _temp: Option<tempfile::TempDir>,
 }
 
 impl Default for Sandbox {
@@ -94,13 +96,31 @@ impl Default for Sandbox {
 
 impl Sandbox {
     pub fn new() -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
         Sandbox {
-            dir: tempfile::tempdir().expect("temp dir"),
+            root: temp.path().to_path_buf(),
+            _temp: Some(temp),
         }
     }
 
+    /// A sandbox in `target/test-artifacts/<name>`, emptied now and kept
+    /// after the run: for what a whole test process shares (a `static`
+    /// is never dropped, so a temporary directory would leak) and for
+    /// looking at the artifacts after a failure.
+    pub fn kept(name: &str) -> Self {
+        let root = target_dir().join("test-artifacts").join(name);
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).expect("mkdir");
+        Sandbox { root, _temp: None }
+    }
+
+    /// The sandbox's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.root.join(rel)
     }
 
     /// The state directory tests pass as `state_dir`.
@@ -131,7 +151,7 @@ impl Sandbox {
     /// plugin path, a shared compile cache under target/.
     pub fn auroraboot(&self) -> Command {
         let mut cmd = Command::new(binary());
-        cmd.current_dir(self.dir.path())
+        cmd.current_dir(&self.root)
             .env_remove("AURORABOOT_PLUGIN_PATH")
             .env_remove("AURORA_DEBUG")
             .env_remove("AURORABOOT_LOG")
