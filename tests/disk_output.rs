@@ -433,12 +433,7 @@ fn bad_sizes_are_config_errors() {
 fn a_rootfs_without_cos_grub_cfg_is_refused() {
     let sb = Sandbox::new();
     let rootfs = sb.path("rootfs");
-    output(
-        Command::new("cp")
-            .arg("-a")
-            .arg(fixture::rootfs())
-            .arg(&rootfs),
-    );
+    fixture::rootfs_copy(&rootfs);
     std::fs::remove_file(rootfs.join("etc/cos/grub.cfg")).unwrap();
     let run = sb
         .build_from(&rootfs)

@@ -29,24 +29,13 @@ fn built() -> &'static Built {
         let sb = Sandbox::kept("iso-output");
         let config = sb.path("cloud-config.yaml");
         std::fs::write(&config, CLOUD_CONFIG).unwrap();
-        let rootfs = fixture::rootfs();
-        sb.auroraboot()
-            .args([
-                "--set",
-                "disable_netboot=true",
-                "--set",
-                "disable_http_server=true",
-            ])
+        sb.build_from(&fixture::rootfs())
             .args([
                 "--set",
                 "node.name=edge-7",
                 "--set",
                 "iso.extend-live-cmdline=fixture.extra=1",
             ])
-            .arg("--set")
-            .arg(format!("container_image=dir://{}", rootfs.display()))
-            .arg("--set")
-            .arg(format!("state_dir={}", sb.state_dir().display()))
             .arg("--cloud-config")
             .arg(&config)
             .run()
@@ -314,30 +303,13 @@ fn a_missing_bootloader_or_a_bad_name_fails_cleanly() {
 fn a_grub_in_the_rootfs_is_preferred_over_the_bootloader_directory() {
     let sb = Sandbox::new();
     let rootfs = sb.path("rootfs");
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(fixture::rootfs())
-        .arg(&rootfs)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    fixture::rootfs_copy(&rootfs);
     // Any EFI binary will do: the point is where the ISO takes it from.
     let grub = rootfs.join("usr/lib/grub/x86_64-efi/grubx64.efi");
     std::fs::create_dir_all(grub.parent().unwrap()).unwrap();
     std::fs::write(&grub, b"MZ grub from the image's rootfs").unwrap();
-    sb.auroraboot()
-        .args([
-            "--set",
-            "disable_netboot=true",
-            "--set",
-            "disable_http_server=true",
-            "--set",
-            "iso.override_name=own-grub",
-        ])
-        .arg("--set")
-        .arg(format!("container_image=dir://{}", rootfs.display()))
-        .arg("--set")
-        .arg(format!("state_dir={}", sb.state_dir().display()))
+    sb.build_from(&rootfs)
+        .args(["--set", "iso.override_name=own-grub"])
         .run()
         .success()
         .stderr_has(

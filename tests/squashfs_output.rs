@@ -75,13 +75,7 @@ fn assert_mounted(sb: &Sandbox, image: &std::path::Path, compression: &str, conf
 fn the_squashfs_output_is_read_by_unsquashfs_and_the_kernel() {
     let sb = Sandbox::new();
     let rootfs = sb.path("rootfs");
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(fixture::rootfs())
-        .arg(&rootfs)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    fixture::rootfs_copy(&rootfs);
     let config = "#cloud-config\nhostname: from-the-squashfs-output\n";
     std::fs::write(rootfs.join("config.yaml"), config).unwrap();
 

@@ -36,6 +36,18 @@ pub const BIOS_BOOT: &str = "amd64/boot.img";
 pub const BIOS_CORE: &str = "amd64/core.img";
 pub const BIOS_MODULES: &str = "amd64/i386-pc";
 
+/// A file of the bootloader directory (`bootloader_dir`), with errors
+/// saying what is missing and how to get it.
+pub fn read_file(dir: Option<&auroraboot_sdk::Dir>, path: &str) -> Result<Vec<u8>, String> {
+    let dir = dir.ok_or_else(|| {
+        format!(
+            "no bootloader directory (bootloader_dir, prepared by scripts/setup.sh): {path} is needed"
+        )
+    })?;
+    dir.read(path)
+        .map_err(|e| format!("bootloader directory: {path}: {e}"))
+}
+
 /// Where a binary comes from.
 #[derive(Debug, PartialEq, Eq)]
 pub enum From {

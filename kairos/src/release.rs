@@ -68,12 +68,8 @@ pub fn name_from_release(release: &HashMap<String, String>, arch: &str) -> Strin
 pub fn read(rootfs: &auroraboot_sdk::Dir) -> HashMap<String, String> {
     ["etc/kairos-release", "etc/os-release", "usr/lib/os-release"]
         .iter()
-        .find_map(|p| {
-            let file = rootfs.open_file(p).ok()?;
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut file.reader(), &mut bytes).ok()?;
-            Some(parse_release(&String::from_utf8_lossy(&bytes)))
-        })
+        .find_map(|p| rootfs.read(p).ok())
+        .map(|bytes| parse_release(&String::from_utf8_lossy(&bytes)))
         .unwrap_or_default()
 }
 

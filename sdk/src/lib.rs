@@ -342,6 +342,17 @@ impl Dir {
         Ok(File(self.0.open_file(path)?))
     }
 
+    /// A whole file's bytes (for small files: configs, boot images).
+    pub fn read(&self, path: &str) -> Result<Vec<u8>, Error> {
+        let file = self.open_file(path)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file.reader(), &mut bytes).map_err(|e| Error {
+            code: ErrorCode::Io,
+            message: e.to_string(),
+        })?;
+        Ok(bytes)
+    }
+
     /// A symlink's target exactly as stored.
     pub fn read_link(&self, path: &str) -> Result<String, Error> {
         Ok(self.0.read_link(path)?)

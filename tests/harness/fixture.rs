@@ -257,6 +257,11 @@ pub fn rootfs() -> PathBuf {
     rootfs
 }
 
+/// A copy of the fixture rootfs at `dest`, for tests that change it.
+pub fn rootfs_copy(dest: &Path) {
+    run(Command::new("cp").arg("-a").arg(rootfs()).arg(dest));
+}
+
 /// Direct kernel boot of the fixture with the given command line.
 pub fn kernel_boot(append: &str) -> crate::qemu::Medium {
     let boot = rootfs().join("boot");

@@ -44,12 +44,7 @@ pub fn build(
 
     // Bootloaders.
     let bootloader_dir = request.asset("bootloader");
-    let from_bootloader = |path: &str| -> Result<Vec<u8>, String> {
-        let dir = bootloader_dir.ok_or_else(|| {
-            format!("no bootloader directory (bootloader_dir, prepared by scripts/setup.sh): {path} is needed")
-        })?;
-        read_all(dir, path).map_err(|e| format!("bootloader directory: {path}: {e}"))
-    };
+    let from_bootloader = |path: &str| bootloader::read_file(bootloader_dir, path);
     let eltorito_img = from_bootloader(bootloader::ELTORITO)?;
     let boot_hybrid = from_bootloader(bootloader::BOOT_HYBRID)?;
     let have_fallback =
@@ -60,7 +55,7 @@ pub fn build(
         let bytes = match from {
             bootloader::From::Rootfs(path) => {
                 log::info(&format!("EFI: /{path} from the rootfs as EFI/BOOT/{name}"));
-                read_all(rootfs, path).map_err(|e| format!("/{path}: {e}"))?
+                rootfs.read(path).map_err(|e| format!("/{path}: {e}"))?
             }
             bootloader::From::Bootloader(path) => {
                 log::info(&format!(
@@ -273,16 +268,6 @@ pub fn overlay_tree(
         }
     }
     Ok(files)
-}
-
-fn read_all(dir: &Dir, path: &str) -> Result<Vec<u8>, auroraboot_sdk::Error> {
-    let file = dir.open_file(path)?;
-    let mut bytes = Vec::new();
-    io::Read::read_to_end(&mut file.reader(), &mut bytes).map_err(|e| auroraboot_sdk::Error {
-        code: auroraboot_sdk::ErrorCode::Io,
-        message: e.to_string(),
-    })?;
-    Ok(bytes)
 }
 
 /// Today's date (UTC) as `YYYYMMDD`, for `iso.include_date`.

@@ -84,10 +84,7 @@ impl<'a> Rootfs<'a> {
     }
 
     fn bootloader_file(&self, path: &str) -> Result<Vec<u8>, String> {
-        let dir = self.bootloader.ok_or_else(|| {
-            format!("no bootloader directory (bootloader_dir, prepared by scripts/setup.sh): {path} is needed")
-        })?;
-        read_all(dir, path).map_err(|e| format!("bootloader directory: {path}: {e}"))
+        bootloader::read_file(self.bootloader, path)
     }
 }
 
@@ -455,11 +452,4 @@ fn ext2_meta(m: &Metadata) -> ext2::Meta {
         gid: m.gid,
         mtime: m.mtime.clamp(0, u32::MAX as i64) as u32,
     }
-}
-
-fn read_all(dir: &Dir, path: &str) -> Result<Vec<u8>, String> {
-    let file = dir.open_file(path).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut file.reader(), &mut bytes).map_err(|e| e.to_string())?;
-    Ok(bytes)
 }
