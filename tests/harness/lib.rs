@@ -37,6 +37,12 @@ pub const WASM_CRATES: &[&str] = &[
     "test-plugin-hostile",
     "test-plugin-wrong-api",
     "test-plugin-no-exports",
+    "test-plugin-impostor",
+    "test-plugin-escape",
+    "test-plugin-cache-escape",
+    "test-plugin-squatter",
+    "test-plugin-bad-version",
+    "test-plugin-slow-info",
 ];
 
 /// Path of the component built from workspace crate `name`.

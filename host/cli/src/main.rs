@@ -3,7 +3,6 @@
 mod builtins {
     include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 }
-mod checksum;
 mod cli;
 mod inputs;
 mod netboot;
@@ -120,12 +119,86 @@ async fn main_inner(cli: Cli) -> Result<()> {
             debug_unknown_keys(&resolved, &discovery);
             // One listener for the whole run: a signal between the build and
             // the servers must not be lost.
-            let mut shutdown = Box::pin(shutdown_signal());
+            let signals = Signals::listen(runtime.cancel_flag());
             let serve = tokio::select! {
-                result = run::run(&runtime, &discovery, &resolved, &cli.output) => result?,
-                _ = &mut shutdown => anyhow::bail!("interrupted; partial outputs were removed"),
+                result = run::run(&runtime, &discovery, &resolved, &cli.output) => result,
+                signal = signals.received() => Err(Interrupted(signal).into()),
             };
-            netboot::serve_all(&resolved, serve, shutdown).await
+            // A plugin stopped by the signal reports that; say which signal.
+            let serve = match (serve, signals.already()) {
+                (Ok(serve), None) => serve,
+                (Err(e), Some(signal)) if e.downcast_ref::<Interrupted>().is_none() => {
+                    tracing::debug!("{e:#}");
+                    return Err(Interrupted(signal).into());
+                }
+                (Err(e), _) => return Err(e),
+                (Ok(_), Some(signal)) => return Err(Interrupted(signal).into()),
+            };
+            let stop = signals.received();
+            netboot::serve_all(&resolved, serve, async move {
+                stop.await;
+            })
+            .await
+        }
+    }
+}
+
+/// The run was stopped by a signal (its number); partial outputs were
+/// removed. The process exits with 128 + the signal, as shells expect.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by {}; partial outputs were removed", signal_name(*.0))]
+struct Interrupted(i32);
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        2 => "SIGINT",
+        15 => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// Ctrl-C and SIGTERM for the whole run, listened to by a task of its own:
+/// the first one raises the plugin runtime's cancel flag at once (so a
+/// build stuck in a long host call stops within a chunk) and wakes every
+/// `received()`.
+struct Signals {
+    rx: tokio::sync::watch::Receiver<Option<i32>>,
+}
+
+impl Signals {
+    fn listen(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        tokio::spawn(async move {
+            let got = match (term, int) {
+                (Ok(mut term), Ok(mut int)) => tokio::select! {
+                    _ = term.recv() => 15,
+                    _ = int.recv() => 2,
+                },
+                _ => return,
+            };
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = tx.send(Some(got));
+        });
+        Signals { rx }
+    }
+
+    /// The signal received so far, if any.
+    fn already(&self) -> Option<i32> {
+        *self.rx.borrow()
+    }
+
+    /// Resolves with the first signal.
+    fn received(&self) -> impl std::future::Future<Output = i32> + Send + 'static {
+        let mut rx = self.rx.clone();
+        async move {
+            let received = rx.wait_for(|s| s.is_some()).await.map(|s| s.unwrap_or(15));
+            match received {
+                Ok(signal) => signal,
+                Err(_) => std::future::pending().await,
+            }
         }
     }
 }
@@ -165,7 +238,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<Interrupted>() {
+                Some(Interrupted(signal)) => ExitCode::from(128 + *signal as u8),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

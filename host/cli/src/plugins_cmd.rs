@@ -1,6 +1,7 @@
 //! `auroraboot plugins list|inspect`.
 
 use anyhow::{Result, bail};
+use auroraboot_plugins::text::escape;
 use auroraboot_plugins::{Discovery, PluginEntry, PluginStatus};
 
 fn outputs(entry: &PluginEntry) -> String {
@@ -17,11 +18,22 @@ fn outputs(entry: &PluginEntry) -> String {
 }
 
 fn status(entry: &PluginEntry) -> String {
-    match &entry.status {
+    let status = match &entry.status {
         PluginStatus::Active => String::new(),
         PluginStatus::Shadowed { by } => format!("shadowed by {by}"),
         PluginStatus::Broken { reason } => format!("broken: {reason}"),
-    }
+    };
+    let outputs: Vec<String> = entry
+        .shadowed_outputs
+        .iter()
+        .map(|s| format!("output {} shadowed by {}", s.id, s.by))
+        .collect();
+    escape([status, outputs.join("; ")].join(" ").trim()).into_owned()
+}
+
+/// Where a plugin is from, printable.
+fn source(entry: &PluginEntry) -> String {
+    escape(&format!("{} ({})", entry.source, entry.path.display())).into_owned()
 }
 
 fn name_of(entry: &PluginEntry) -> String {
@@ -29,7 +41,7 @@ fn name_of(entry: &PluginEntry) -> String {
         entry
             .path
             .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
+            .map(|s| escape(&s.to_string_lossy()).into_owned())
             .unwrap_or_default()
     })
 }
@@ -46,6 +58,7 @@ pub fn list(discovery: &Discovery, json: bool) -> Result<()> {
                     "source": e.source,
                     "path": e.path,
                     "state": e.status,
+                    "shadowed_outputs": e.shadowed_outputs,
                 })
             })
             .collect();
@@ -68,7 +81,7 @@ pub fn list(discovery: &Discovery, json: bool) -> Result<()> {
                 info.map(|i| i.api_version.clone())
                     .unwrap_or_else(|| "-".into()),
                 outputs(e),
-                format!("{} ({})", e.source, e.path.display()),
+                source(e),
                 status(e),
             ]
         })
@@ -111,7 +124,7 @@ pub fn inspect(discovery: &Discovery, name: &str) -> Result<()> {
         bail!("no plugin named '{name}' (see `auroraboot plugins list`)");
     }
     for entry in matches {
-        println!("path:     {}", entry.path.display());
+        println!("path:     {}", escape(&entry.path.display().to_string()));
         println!("source:   {}", entry.source);
         let state = status(entry);
         println!(

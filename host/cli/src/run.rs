@@ -1,5 +1,6 @@
 //! The main job: resolve the configuration, pick the outputs, run each
-//! plugin over the rootfs, write checksums next to the artifacts.
+//! plugin over the rootfs (the plugin runtime writes each artifact with its
+//! checksum and records it in `state_dir/artifacts.json`).
 
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
@@ -52,6 +53,16 @@ fn plan<'a>(
                 }
             );
         };
+        if let Some(builtin) = discovery.shadowed_builtin(id) {
+            tracing::warn!(
+                "output {id} is built by {}, not by the built-in {}",
+                discovery
+                    .provider_entry(id)
+                    .map(|e| e.describe())
+                    .unwrap_or_default(),
+                builtin.describe()
+            );
+        }
         match groups.iter_mut().find(|(p, _)| std::ptr::eq(*p, plugin)) {
             Some((_, ids)) if !ids.contains(id) => ids.push(id.clone()),
             Some(_) => {}
@@ -145,8 +156,9 @@ fn assets(resolved: &Resolved) -> Result<Vec<NamedTree>> {
 pub fn limits(config: &Config) -> Limits {
     Limits {
         memory: config.plugin_memory_mib << 20,
-        timeout: Duration::from_secs(config.plugin_timeout_secs.max(1)),
+        timeout: Duration::from_secs(config.plugin_timeout_secs),
         max_output: config.plugin_max_output_mib << 20,
+        max_handles: u32::try_from(config.plugin_max_handles).unwrap_or(u32::MAX),
     }
 }
 
@@ -239,22 +251,27 @@ pub async fn run(
             rootfs: rootfs.clone(),
             assets: assets.clone(),
             state_dir: config.state_dir.clone(),
+            protected_names: discovery.protected_names(),
         };
-        tracing::info!(
-            "building {} with plugin {} {}",
-            ids.join(", "),
-            plugin.info.name,
-            plugin.info.version
-        );
+        let from = discovery
+            .provider_entry(&ids[0])
+            .map(|e| e.describe())
+            .unwrap_or_else(|| plugin.info.name.clone());
+        tracing::info!("building {} with plugin {from}", ids.join(", "));
         let started = Instant::now();
         let outcome = runtime
             .build(plugin, &spec, &limits, progress.clone())
             .await;
         progress.finish(&plugin.info.name);
         let outcome = outcome?;
-        for file in &outcome.files {
-            crate::checksum::write_sha256(file)?;
-            tracing::info!("wrote {} ({})", file.display(), human_size(file));
+        for (file, artifact) in outcome.files.iter().zip(&outcome.artifacts) {
+            tracing::info!(
+                "wrote {} ({}, output {}, sha256 {})",
+                file.display(),
+                human_size(artifact.size),
+                artifact.output,
+                artifact.sha256
+            );
         }
         tracing::info!(
             "{} ({:.1} s)",
@@ -300,8 +317,7 @@ fn tempfile_dir(state_dir: &Path) -> Result<tempfile::TempDir> {
         .with_context(|| format!("creating an empty rootfs in {}", state_dir.display()))
 }
 
-fn human_size(path: &Path) -> String {
-    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+fn human_size(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),

@@ -177,20 +177,32 @@ pub async fn resolve(config: &Config) -> Result<Rootfs> {
     let cache = config.state_dir.join("rootfs");
     let target = cache.join(&key);
     let marker = cache.join(format!("{key}.complete"));
-    if is_extracted(&cache, &key) {
-        tracing::info!(
-            "using the rootfs extracted earlier from {image} ({})",
+    match cached_extraction(&cache, &key) {
+        Cached::Intact => {
+            tracing::info!(
+                "using the rootfs extracted earlier from {image} ({})",
+                target.display()
+            );
+            return Ok(Rootfs { path: target });
+        }
+        Cached::Changed => tracing::warn!(
+            "the rootfs cache {} changed after it was extracted; extracting {image} again",
             target.display()
-        );
-        return Ok(Rootfs { path: target });
+        ),
+        Cached::Missing => {}
     }
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    auroraboot_plugins::remove_dead_partials(&cache);
+    let _ = std::fs::remove_file(&marker);
     if target.exists() {
         std::fs::remove_dir_all(&target)
             .with_context(|| format!("replacing {}", target.display()))?;
     }
     extract_into(source, &image, &target, config).await?;
-    std::fs::write(&marker, b"").with_context(|| format!("writing {}", marker.display()))?;
+    let digest = auroraboot_oci::tree_digest(&target)
+        .with_context(|| format!("recording {}", target.display()))?;
+    auroraboot_fetch::write_atomically(&marker, format!("{digest}\n").as_bytes(), 0o644)
+        .with_context(|| format!("writing {}", marker.display()))?;
     Ok(Rootfs { path: target })
 }
 
@@ -294,9 +306,34 @@ async fn extract_into(
     Ok(())
 }
 
-/// Whether `cache/<key>` holds a complete extraction.
+/// What the rootfs cache holds for `key`.
+enum Cached {
+    /// A complete extraction, unchanged since (its tree digest matches).
+    Intact,
+    /// An extraction that was changed afterwards (or recorded without a
+    /// digest by an older version).
+    Changed,
+    Missing,
+}
+
+/// `<key>.complete` holds the tree digest of `cache/<key>` as extracted.
+fn cached_extraction(cache: &Path, key: &str) -> Cached {
+    let Ok(recorded) = std::fs::read_to_string(cache.join(format!("{key}.complete"))) else {
+        return Cached::Missing;
+    };
+    let target = cache.join(key);
+    if !target.is_dir() {
+        return Cached::Missing;
+    }
+    match auroraboot_oci::tree_digest(&target) {
+        Ok(now) if now == recorded.trim() => Cached::Intact,
+        _ => Cached::Changed,
+    }
+}
+
+/// Whether `cache/<key>` holds a complete, unchanged extraction.
 fn is_extracted(cache: &Path, key: &str) -> bool {
-    cache.join(format!("{key}.complete")).is_file() && cache.join(key).is_dir()
+    matches!(cached_extraction(cache, key), Cached::Intact)
 }
 
 /// Raises the flag when dropped.

@@ -17,6 +17,9 @@ pub enum Kind {
     IpAddr,
     /// A size in MiB: a non-negative integer (number or digits).
     MiB,
+    /// A limit: an integer from `min` to `max` (number or digits); 0 is
+    /// never "no limit".
+    Limit { min: u64, max: u64 },
     /// One of a fixed set of words.
     OneOf(&'static [&'static str]),
     /// Several words: a YAML list, or text separated by commas or spaces.
@@ -271,21 +274,39 @@ pub const KEYS: &[KeySpec] = &[
     ),
     key(
         "plugins.memory_mb",
-        Kind::MiB,
+        Kind::Limit {
+            min: 16,
+            max: 1 << 20,
+        },
         Some("2048"),
-        "memory cap of one plugin build, MiB",
+        "memory cap of one plugin build, MiB (at least 16)",
     ),
     key(
         "plugins.timeout_secs",
-        Kind::MiB,
+        Kind::Limit {
+            min: 1,
+            max: 7 * 24 * 3600,
+        },
         Some("3600"),
-        "time limit of one plugin build, seconds",
+        "time limit of one plugin build, seconds, including the host's copies and checksums for it",
     ),
     key(
         "plugins.max_output_mb",
-        Kind::MiB,
-        Some("1048576"),
-        "size cap of one output file, MiB",
+        Kind::Limit {
+            min: 1,
+            max: 1 << 30,
+        },
+        Some("65536"),
+        "size cap of one output file, MiB (apparent size: hashing it is part of the build's time)",
+    ),
+    key(
+        "plugins.max_handles",
+        Kind::Limit {
+            min: 16,
+            max: 1 << 16,
+        },
+        Some("1024"),
+        "open handles (files, directories, outputs) one plugin may hold at once",
     ),
 ];
 

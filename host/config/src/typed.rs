@@ -61,6 +61,7 @@ pub struct Config {
     pub plugin_memory_mib: u64,
     pub plugin_timeout_secs: u64,
     pub plugin_max_output_mib: u64,
+    pub plugin_max_handles: u64,
 }
 
 fn describe(key: &str, entry: &Entry, problem: &str) -> String {
@@ -89,6 +90,10 @@ fn check(kind: Kind, value: &Scalar) -> Result<(), String> {
             .map(|_| ())
             .map_err(|_| "is not an IP address".into()),
         Kind::MiB => parse_size(value).map(|_| ()),
+        Kind::Limit { min, max } => match parse_size(value) {
+            Ok(n) if (min..=max).contains(&n) => Ok(()),
+            _ => Err(format!("must be a whole number from {min} to {max}")),
+        },
         Kind::List => parse_list(value).map(|_| ()),
         Kind::OneOf(words) => {
             let text = value.as_text();
@@ -251,6 +256,7 @@ impl Config {
             plugin_memory_mib: size("plugins.memory_mb"),
             plugin_timeout_secs: size("plugins.timeout_secs"),
             plugin_max_output_mib: size("plugins.max_output_mb"),
+            plugin_max_handles: size("plugins.max_handles"),
         })
     }
 }

@@ -9,9 +9,11 @@ pub mod docker;
 mod extract;
 mod image;
 mod registry;
+mod tree;
 mod verify;
 
 pub use boot::{BootFiles, find_boot_files, resolve_in_root};
 pub use extract::{ExtractError, ExtractOptions, ExtractStats, LayerApplier};
 pub use image::{ImageError, LocalImage, extract_rootfs_tarball};
 pub use registry::{PullError, PullOptions, Pulled, parse_reference, pull};
+pub use tree::tree_digest;

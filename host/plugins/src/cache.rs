@@ -6,7 +6,12 @@
 //! compatibility hash (configuration and target). Each entry carries the
 //! sha256 of its serialized bytes, checked before the (unsafe) deserialize:
 //! a corrupt, truncated or foreign entry is rebuilt, never loaded blindly.
+//!
+//! Beside each entry, the plugin's `info()` answer (or why it failed: a
+//! trap, a time-out), keyed the same way plus the contract version: a
+//! plugin whose `info()` loops costs its time limit once, not every run.
 
+use crate::discovery::RawInfo;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -58,6 +63,65 @@ impl ComponentCache {
             tracing::debug!("not caching compiled plugin in {}: {e:#}", dir.display());
         }
         Ok(component)
+    }
+}
+
+impl ComponentCache {
+    fn info_path(&self, wasm: &[u8]) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        let digest = hex::encode(Sha256::digest(wasm));
+        Some(dir.join(format!(
+            "{digest}-{}-api{}.info.json",
+            self.engine_key,
+            crate::API_VERSION
+        )))
+    }
+
+    /// The cached `info()` answer for `wasm`, if any.
+    pub fn load_info(&self, wasm: &[u8]) -> Option<Result<RawInfo, String>> {
+        let path = self.info_path(wasm)?;
+        let bytes = std::fs::read(&path).ok()?;
+        match serde_json::from_slice::<CachedInfo>(&bytes) {
+            Ok(cached) => Some(cached.into()),
+            Err(e) => {
+                tracing::debug!("ignoring cached info {}: {e}", path.display());
+                None
+            }
+        }
+    }
+
+    pub fn store_info(&self, wasm: &[u8], answer: &Result<RawInfo, String>) {
+        let Some(path) = self.info_path(wasm) else {
+            return;
+        };
+        let cached = match answer {
+            Ok(info) => CachedInfo::Info(info.clone()),
+            Err(reason) => CachedInfo::Failed(reason.clone()),
+        };
+        let stored = serde_json::to_vec(&cached)
+            .map_err(std::io::Error::other)
+            .and_then(|json| {
+                std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+                write_atomically(&path, &json)
+            });
+        if let Err(e) = stored {
+            tracing::debug!("not caching plugin info in {}: {e}", path.display());
+        }
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+enum CachedInfo {
+    Info(RawInfo),
+    Failed(String),
+}
+
+impl From<CachedInfo> for Result<RawInfo, String> {
+    fn from(cached: CachedInfo) -> Self {
+        match cached {
+            CachedInfo::Info(info) => Ok(info),
+            CachedInfo::Failed(reason) => Err(reason),
+        }
     }
 }
 

@@ -9,13 +9,13 @@ use crate::bindings::auroraboot::plugin::fs::{
     self, DirEntry, EntryKind, Error, ErrorCode, Metadata,
 };
 use crate::bindings::auroraboot::plugin::host::{self, Level};
+use crate::limits::Budget;
 use crate::session::PluginState;
-use crate::staging::{CreateError, SharedStaging};
+use crate::staging::{CreateError, OutputDir, SharedStaging};
 use cap_std::fs::{FileTypeExt, MetadataExt};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime::component::Resource;
 
@@ -43,7 +43,7 @@ pub struct OutputHandle {
 
 /// Where one output id's artifacts are created.
 pub struct OutputDirHandle {
-    pub(crate) dir: PathBuf,
+    pub(crate) dir: Arc<OutputDir>,
     pub(crate) output_id: String,
     pub(crate) staging: SharedStaging,
     pub(crate) max_size: u64,
@@ -180,20 +180,93 @@ fn read_at(file: &File, what: &str, offset: u64, len: u32) -> Result<Vec<u8>, Er
     Ok(buf)
 }
 
-/// Copies `len` bytes between two files at the given offsets, in the kernel
-/// when it can (copy_file_range shares extents and keeps holes on
-/// filesystems that support it); falls back to a plain read/write loop.
+/// Bytes copied between two budget checks.
+const COPY_CHUNK: u64 = 64 << 20;
+
+fn stopped(budget: &Budget, stop: crate::limits::Stop) -> io::Error {
+    io::Error::other(format!("stopped: the build {}", budget.describe(stop)))
+}
+
+/// Copies `len` bytes between two files at the given offsets. Only the
+/// source's data is copied (found with SEEK_DATA/SEEK_HOLE); its holes
+/// become holes in the destination, so copying a sparse disk image costs
+/// its data, not its apparent size. Data moves in the kernel where it can
+/// (copy_file_range), in chunks between which `budget` is checked.
 fn copy_range(
     src: &File,
     src_offset: u64,
     dst: &File,
     dst_offset: u64,
     len: u64,
+    budget: &Budget,
 ) -> io::Result<()> {
+    let end = src_offset
+        .checked_add(len)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "range overflows"))?;
+    if src.metadata()?.len() < end {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("source ends before offset {end}"),
+        ));
+    }
+    let to_dst = |at: u64| dst_offset + (at - src_offset);
+    let mut pos = src_offset;
+    while pos < end {
+        budget.check().map_err(|s| stopped(budget, s))?;
+        let data = match rustix::fs::seek(src, rustix::fs::SeekFrom::Data(pos)) {
+            Ok(at) => at.min(end),
+            Err(rustix::io::Errno::NXIO) => end,
+            Err(_) => pos,
+        };
+        if data > pos {
+            make_hole(dst, to_dst(pos), data - pos, budget)?;
+            pos = data;
+            continue;
+        }
+        let hole = match rustix::fs::seek(src, rustix::fs::SeekFrom::Hole(pos)) {
+            Ok(at) => at.clamp(pos + 1, end),
+            Err(_) => end,
+        };
+        let chunk = (hole - pos).min(COPY_CHUNK);
+        copy_data(src, pos, dst, to_dst(pos), chunk)?;
+        pos += chunk;
+    }
+    if dst.metadata()?.len() < to_dst(end) {
+        dst.set_len(to_dst(end))?;
+    }
+    Ok(())
+}
+
+/// Makes `[offset, offset + len)` of `dst` read as zeros: nothing to do
+/// past its end, a punched hole inside it (zeros written where the file
+/// system cannot punch).
+fn make_hole(dst: &File, offset: u64, len: u64, budget: &Budget) -> io::Result<()> {
+    let size = dst.metadata()?.len();
+    if offset >= size {
+        return Ok(());
+    }
+    let len = len.min(size - offset);
+    let flags = rustix::fs::FallocateFlags::PUNCH_HOLE | rustix::fs::FallocateFlags::KEEP_SIZE;
+    if rustix::fs::fallocate(dst, flags, offset, len).is_ok() {
+        return Ok(());
+    }
+    let zeros = vec![0u8; (1 << 20).min(len as usize)];
+    let mut done = 0;
+    while done < len {
+        budget.check().map_err(|s| stopped(budget, s))?;
+        let n = zeros.len().min((len - done) as usize);
+        dst.write_all_at(&zeros[..n], offset + done)?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// Copies one data region (at most a chunk) in the kernel, else through a
+/// buffer.
+fn copy_data(src: &File, src_offset: u64, dst: &File, dst_offset: u64, len: u64) -> io::Result<()> {
     let (mut so, mut d_o, mut left) = (src_offset, dst_offset, len);
     while left > 0 {
-        let chunk = left.min(1 << 30) as usize;
-        match rustix::fs::copy_file_range(src, Some(&mut so), dst, Some(&mut d_o), chunk) {
+        match rustix::fs::copy_file_range(src, Some(&mut so), dst, Some(&mut d_o), left as usize) {
             Ok(0) => {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -263,12 +336,11 @@ impl OutputHandle {
         &self,
         src: &File,
         src_label: &str,
-        src_offset: u64,
-        dst_offset: u64,
-        len: u64,
+        (src_offset, dst_offset, len): (u64, u64, u64),
+        budget: &Budget,
     ) -> Result<(), Error> {
         self.check_end(dst_offset, len)?;
-        copy_range(src, src_offset, &self.file, dst_offset, len)
+        copy_range(src, src_offset, &self.file, dst_offset, len, budget)
             .map_err(|e| io_error(&format!("copying {src_label} into {}", self.name), e))
     }
 }
@@ -281,11 +353,30 @@ impl PluginState {
             .map_err(|e| error(ErrorCode::Io, format!("bad handle: {e}")))
     }
 
-    /// Hands a new host object to the guest.
-    fn push<T: Send + 'static>(&mut self, value: T) -> Result<Resource<T>, Error> {
-        self.table
+    /// Hands a new host object to the guest, within the handle cap.
+    pub(crate) fn push<T: Send + 'static>(&mut self, value: T) -> Result<Resource<T>, Error> {
+        if self.handles >= self.max_handles {
+            return Err(error(
+                ErrorCode::TooLarge,
+                format!(
+                    "cannot open another handle: the plugin holds {} (plugins.max_handles); drop handles it no longer needs",
+                    self.handles
+                ),
+            ));
+        }
+        let resource = self
+            .table
             .push(value)
-            .map_err(|e| error(ErrorCode::Io, format!("cannot open another handle: {e}")))
+            .map_err(|e| error(ErrorCode::Io, format!("cannot open another handle: {e}")))?;
+        self.handles += 1;
+        Ok(resource)
+    }
+
+    /// Takes a handle back from the guest.
+    fn release<T: 'static>(&mut self, resource: Resource<T>) -> wasmtime::Result<()> {
+        self.table.delete(resource)?;
+        self.handles = self.handles.saturating_sub(1);
+        Ok(())
     }
 }
 
@@ -391,8 +482,7 @@ impl fs::HostDir for PluginState {
     }
 
     fn drop(&mut self, this: Resource<DirHandle>) -> wasmtime::Result<()> {
-        self.table.delete(this)?;
-        Ok(())
+        self.release(this)
     }
 }
 
@@ -416,8 +506,7 @@ impl fs::HostFile for PluginState {
     }
 
     fn drop(&mut self, this: Resource<FileHandle>) -> wasmtime::Result<()> {
-        self.table.delete(this)?;
-        Ok(())
+        self.release(this)
     }
 }
 
@@ -450,8 +539,12 @@ impl fs::HostOutput for PluginState {
         len: u64,
     ) -> Result<(), Error> {
         let src = self.handle(&src)?;
-        self.handle(&this)?
-            .copy_in(&src.file, &src.label, src_offset, dst_offset, len)
+        self.handle(&this)?.copy_in(
+            &src.file,
+            &src.label,
+            (src_offset, dst_offset, len),
+            &self.budget,
+        )
     }
 
     fn copy_from_output(
@@ -463,8 +556,12 @@ impl fs::HostOutput for PluginState {
         len: u64,
     ) -> Result<(), Error> {
         let src = self.handle(&src)?;
-        self.handle(&this)?
-            .copy_in(&src.file, &src.name, src_offset, dst_offset, len)
+        self.handle(&this)?.copy_in(
+            &src.file,
+            &src.name,
+            (src_offset, dst_offset, len),
+            &self.budget,
+        )
     }
 
     fn read_at(
@@ -486,8 +583,7 @@ impl fs::HostOutput for PluginState {
     }
 
     fn drop(&mut self, this: Resource<OutputHandle>) -> wasmtime::Result<()> {
-        self.table.delete(this)?;
-        Ok(())
+        self.release(this)
     }
 }
 
@@ -502,14 +598,22 @@ impl fs::HostOutputDir for PluginState {
         let file = match staging.create(&h.dir, &h.output_id, &name) {
             Ok(file) => file,
             Err(CreateError::InvalidName(m)) => return Err(error(ErrorCode::InvalidPath, m)),
-            Err(CreateError::AlreadyExists) => {
+            Err(CreateError::AlreadyExists(entry)) => {
                 return Err(error(
                     ErrorCode::AlreadyExists,
-                    format!("output '{name}' was already created in this build"),
+                    format!("output '{entry}' was already created in this build"),
                 ));
             }
+            Err(CreateError::NotOwned(m)) => return Err(error(ErrorCode::AlreadyExists, m)),
             Err(CreateError::Io(e)) => {
-                return Err(io_error(&h.dir.join(&name).display().to_string(), e));
+                return Err(io_error(
+                    &h.dir
+                        .absolute
+                        .join(crate::text::escape(&name).as_ref())
+                        .display()
+                        .to_string(),
+                    e,
+                ));
             }
         };
         drop(staging);
@@ -522,14 +626,14 @@ impl fs::HostOutputDir for PluginState {
     }
 
     fn drop(&mut self, this: Resource<OutputDirHandle>) -> wasmtime::Result<()> {
-        self.table.delete(this)?;
-        Ok(())
+        self.release(this)
     }
 }
 
 impl host::Host for PluginState {
     fn log(&mut self, level: Level, message: String) {
         let plugin = &*self.plugin;
+        let message = crate::text::escape(&message);
         match level {
             Level::Trace => tracing::trace!(target: "plugin", "[{plugin}] {message}"),
             Level::Debug => tracing::debug!(target: "plugin", "[{plugin}] {message}"),
@@ -602,12 +706,62 @@ mod tests {
             .truncate(true)
             .open(dir.path().join("d"))
             .unwrap();
-        copy_range(&src, 100, &dst, 5000, 9000).unwrap();
+        let budget = Budget::new(
+            std::time::Duration::from_secs(60),
+            Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        );
+        copy_range(&src, 100, &dst, 5000, 9000, &budget).unwrap();
         let mut buf = vec![0u8; 14_000];
         dst.read_exact_at(&mut buf, 0).unwrap();
         assert!(buf[..5000].iter().all(|&b| b == 0));
         assert!(buf[5000..].iter().all(|&b| b == 7));
-        let e = copy_range(&src, 5000, &dst, 0, 6000).unwrap_err();
+        let e = copy_range(&src, 5000, &dst, 0, 6000, &budget).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn copy_range_keeps_holes_and_clears_what_was_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str| {
+            File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(dir.path().join(name))
+                .unwrap()
+        };
+        let budget = Budget::new(
+            std::time::Duration::from_secs(60),
+            Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        );
+        // 1 GiB apparent, 4 KiB of data at 512 MiB.
+        let src = open("sparse");
+        src.write_all_at(&[5u8; 4096], 512 << 20).unwrap();
+        src.set_len(1 << 30).unwrap();
+        let dst = open("copy");
+        dst.write_all_at(&[9u8; 1 << 20], 0).unwrap();
+        copy_range(&src, 0, &dst, 0, 1 << 30, &budget).unwrap();
+        let meta = dst.metadata().unwrap();
+        assert_eq!(meta.len(), 1 << 30);
+        use std::os::unix::fs::MetadataExt;
+        assert!(
+            meta.blocks() * 512 < 4 << 20,
+            "{} blocks allocated",
+            meta.blocks()
+        );
+        let mut head = vec![1u8; 1 << 20];
+        dst.read_exact_at(&mut head, 0).unwrap();
+        assert!(head.iter().all(|&b| b == 0), "old bytes survived in a hole");
+        let mut data = vec![0u8; 4096];
+        dst.read_exact_at(&mut data, 512 << 20).unwrap();
+        assert!(data.iter().all(|&b| b == 5));
+
+        let cancelled = Budget::new(
+            std::time::Duration::from_secs(60),
+            Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        );
+        let e = copy_range(&src, 0, &dst, 0, 1 << 30, &cancelled).unwrap_err();
+        assert!(e.to_string().contains("interrupted"), "{e}");
     }
 }

@@ -2,15 +2,22 @@
 //! then `$AURORABOOT_PLUGIN_PATH`, then `$XDG_DATA_HOME/auroraboot/plugins`,
 //! then the built-ins embedded in the binary.
 //! The first plugin with a given name wins; later ones are listed as
-//! shadowed. A file that is not a usable plugin (not a component, another
-//! API version, missing exports, a crashing or nonsensical `info`) is listed
-//! as broken with the reason, never fatal.
+//! shadowed. Shadowing is per output id: a plugin that provides an output
+//! an earlier one already provides loses that output only. Output
+//! directories are exclusive: a plugin declaring a directory that overlaps
+//! another plugin's (the built-ins' come first, then discovery order) is
+//! broken. A file that is not a usable plugin (not a component, another
+//! API version, missing exports, a crashing, looping or nonsensical `info`)
+//! is listed as broken with the reason, never fatal; `info()` results are
+//! cached by the component's digest, so a broken plugin costs its time once.
 
 use crate::API_VERSION;
 use crate::bindings::{OutputPlugin, OutputPluginPre};
+use crate::confine::{check_directory, directories_overlap};
 use crate::engine::Runtime;
 use crate::limits::Limits;
 use crate::session::{describe_trap, new_store, no_observer};
+use crate::text::escape;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -111,12 +118,23 @@ pub enum PluginStatus {
     Broken { reason: String },
 }
 
+/// An output of an active plugin that an earlier plugin provides instead.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ShadowedOutput {
+    pub id: String,
+    pub by: String,
+}
+
 /// One discovered plugin file.
 pub struct PluginEntry {
     pub source: PluginSource,
     pub path: PathBuf,
     pub status: PluginStatus,
     pub plugin: Option<LoadedPlugin>,
+    /// Outputs of this (active) plugin that earlier plugins provide.
+    pub shadowed_outputs: Vec<ShadowedOutput>,
+    /// Why the plugin is broken though it loaded (a directory conflict).
+    conflict: Option<String>,
 }
 
 impl PluginEntry {
@@ -130,11 +148,39 @@ impl PluginEntry {
             path,
             status,
             plugin,
+            shadowed_outputs: Vec::new(),
+            conflict: None,
         }
     }
 
     pub fn info(&self) -> Option<&PluginInfo> {
         self.plugin.as_ref().map(|p| &p.info)
+    }
+
+    fn is_active(&self) -> bool {
+        matches!(self.status, PluginStatus::Active)
+    }
+
+    /// How the plugin is named in messages: its name and where it is from.
+    pub fn describe(&self) -> String {
+        match self.info() {
+            Some(info) => format!(
+                "{} {} ({}, {})",
+                info.name,
+                info.version,
+                self.source,
+                self.path.display()
+            ),
+            None => format!("{} ({})", self.path.display(), self.source),
+        }
+    }
+
+    /// The outputs this plugin provides in this discovery.
+    pub fn winning_outputs(&self) -> impl Iterator<Item = &OutputInfo> {
+        self.info()
+            .into_iter()
+            .flat_map(|i| i.outputs.iter())
+            .filter(|o| !self.shadowed_outputs.iter().any(|s| s.id == o.id))
     }
 }
 
@@ -143,11 +189,13 @@ pub struct Discovery {
     pub entries: Vec<PluginEntry>,
 }
 
-/// `info()` must answer quickly; it gets a small budget.
+/// `info()` must answer quickly (it describes, it does no work); it gets
+/// a small budget.
 const INFO_LIMITS: Limits = Limits {
     memory: 256 << 20,
-    timeout: Duration::from_secs(10),
+    timeout: Duration::from_secs(5),
     max_output: 0,
+    max_handles: 16,
 };
 
 impl Discovery {
@@ -159,6 +207,7 @@ impl Discovery {
                     Ok(wasm) => load(runtime, &wasm).await,
                     Err(e) => Err(format!("cannot read: {e}")),
                 };
+                let loaded = loaded.map_err(|reason| escape(&reason).into_owned());
                 entries.push(PluginEntry::new(source.clone(), path, loaded));
             }
         }
@@ -170,7 +219,7 @@ impl Discovery {
                 loaded,
             ));
         }
-        mark_shadowed(&mut entries);
+        resolve(&mut entries);
         Discovery { entries }
     }
 
@@ -178,21 +227,62 @@ impl Discovery {
     pub fn active(&self) -> impl Iterator<Item = &LoadedPlugin> {
         self.entries
             .iter()
-            .filter(|e| matches!(e.status, PluginStatus::Active))
+            .filter(|e| e.is_active())
             .filter_map(|e| e.plugin.as_ref())
+    }
+
+    /// The entry of the active plugin providing output `id`.
+    pub fn provider_entry(&self, id: &str) -> Option<&PluginEntry> {
+        self.entries
+            .iter()
+            .filter(|e| e.is_active())
+            .find(|e| e.winning_outputs().any(|o| o.id == id))
     }
 
     /// The active plugin providing output `id`.
     pub fn provider(&self, id: &str) -> Option<&LoadedPlugin> {
-        self.active()
-            .find(|p| p.info.outputs.iter().any(|o| o.id == id))
+        self.provider_entry(id).and_then(|e| e.plugin.as_ref())
     }
 
     /// Every output id of the active plugins.
     pub fn output_ids(&self) -> Vec<String> {
-        self.active()
-            .flat_map(|p| p.info.outputs.iter().map(|o| o.id.clone()))
+        self.entries
+            .iter()
+            .filter(|e| e.is_active())
+            .flat_map(|e| e.winning_outputs().map(|o| o.id.clone()))
             .collect()
+    }
+
+    /// The built-in plugin entry that `id` would come from if no other
+    /// plugin provided it, when another one does (a user plugin replacing a
+    /// built-in output: worth a warning in the run).
+    pub fn shadowed_builtin(&self, id: &str) -> Option<&PluginEntry> {
+        let provider = self.provider_entry(id)?;
+        if provider.source == PluginSource::Builtin {
+            return None;
+        }
+        self.entries.iter().find(|e| {
+            e.source == PluginSource::Builtin
+                && e.info()
+                    .is_some_and(|i| i.outputs.iter().any(|o| o.id == id))
+        })
+    }
+
+    /// Names no plugin may create in `state_dir` itself: the first segment
+    /// of every output directory any discovered plugin declares.
+    pub fn protected_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .entries
+            .iter()
+            .filter_map(|e| e.info())
+            .flat_map(|i| i.outputs.iter())
+            .filter_map(|o| o.directory.split('/').next())
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 }
 
@@ -210,27 +300,100 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Later plugins with an already-active name (or output id) are shadowed.
-fn mark_shadowed(entries: &mut [PluginEntry]) {
+/// Settles which plugin provides what: name and per-output shadowing in
+/// discovery order, then exclusive output directories (built-ins claim
+/// theirs first). A plugin broken by a conflict gives its outputs back, so
+/// this repeats until nothing changes.
+fn resolve(entries: &mut [PluginEntry]) {
+    loop {
+        shadow(entries);
+        let Some((i, reason)) = directory_conflict(entries) else {
+            return;
+        };
+        entries[i].conflict = Some(reason);
+    }
+}
+
+fn shadow(entries: &mut [PluginEntry]) {
     for i in 0..entries.len() {
+        entries[i].shadowed_outputs.clear();
         let Some(info) = entries[i].info() else {
             continue;
         };
-        let earlier = entries[..i].iter().find(|e| {
-            matches!(e.status, PluginStatus::Active)
-                && e.info().is_some_and(|other| {
-                    other.name == info.name
-                        || other
-                            .outputs
-                            .iter()
-                            .any(|o| info.outputs.iter().any(|p| p.id == o.id))
-                })
-        });
-        if let Some(earlier) = earlier {
-            let by = format!("{} ({})", earlier.path.display(), earlier.source);
-            entries[i].status = PluginStatus::Shadowed { by };
+        if let Some(reason) = &entries[i].conflict {
+            entries[i].status = PluginStatus::Broken {
+                reason: reason.clone(),
+            };
+            continue;
         }
+        let earlier = &entries[..i];
+        let by = |e: &PluginEntry| format!("{} ({})", e.path.display(), e.source);
+        if let Some(same) = earlier
+            .iter()
+            .find(|e| e.is_active() && e.info().is_some_and(|o| o.name == info.name))
+        {
+            entries[i].status = PluginStatus::Shadowed { by: by(same) };
+            continue;
+        }
+        let shadowed: Vec<ShadowedOutput> = info
+            .outputs
+            .iter()
+            .filter_map(|o| {
+                earlier
+                    .iter()
+                    .filter(|e| e.is_active())
+                    .find(|e| e.winning_outputs().any(|w| w.id == o.id))
+                    .map(|e| ShadowedOutput {
+                        id: o.id.clone(),
+                        by: by(e),
+                    })
+            })
+            .collect();
+        entries[i].status = if shadowed.len() == info.outputs.len() {
+            PluginStatus::Shadowed {
+                by: shadowed[0].by.clone(),
+            }
+        } else {
+            PluginStatus::Active
+        };
+        entries[i].shadowed_outputs = shadowed;
     }
+}
+
+/// The first active plugin (built-ins first, then in discovery order) whose
+/// output directory overlaps one an earlier-claiming plugin writes to, and
+/// why.
+fn directory_conflict(entries: &[PluginEntry]) -> Option<(usize, String)> {
+    let mut order: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].is_active())
+        .collect();
+    order.sort_by_key(|&i| (entries[i].source != PluginSource::Builtin, i));
+    let mut claims: Vec<(&str, &str, &str)> = Vec::new();
+    for i in order {
+        let name = entries[i]
+            .info()
+            .map(|i| i.name.as_str())
+            .unwrap_or_default();
+        let mine: Vec<(&str, &str, &str)> = entries[i]
+            .winning_outputs()
+            .map(|o| (o.directory.as_str(), name, o.id.as_str()))
+            .collect();
+        for (dir, _, id) in &mine {
+            if let Some((theirs, plugin, output)) = claims
+                .iter()
+                .find(|(d, p, _)| *p != name && directories_overlap(d, dir))
+            {
+                return Some((
+                    i,
+                    format!(
+                        "output '{id}' writes to directory '{dir}', which overlaps '{theirs}' of output '{output}' (plugin '{plugin}'); each plugin needs directories of its own"
+                    ),
+                ));
+            }
+        }
+        claims.extend(mine);
+    }
+    None
 }
 
 async fn load(runtime: &Runtime, wasm: &[u8]) -> Result<LoadedPlugin, String> {
@@ -261,7 +424,15 @@ async fn load(runtime: &Runtime, wasm: &[u8]) -> Result<LoadedPlugin, String> {
     })?;
     let pre = OutputPluginPre::new(instance_pre)
         .map_err(|e| format!("exports do not match plugin API {API_VERSION}: {e:#}"))?;
-    let info = call_info(runtime, &pre).await?;
+    let raw = match runtime.cache().load_info(wasm) {
+        Some(cached) => cached,
+        None => {
+            let answer = call_info(runtime, &pre).await;
+            runtime.cache().store_info(wasm, &answer);
+            answer
+        }
+    };
+    let info = validate_info(raw?)?;
     Ok(LoadedPlugin { info, pre })
 }
 
@@ -298,21 +469,61 @@ fn check_exports(
     ))
 }
 
+/// What a plugin's `info()` answered, as cached.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct RawInfo {
+    name: String,
+    version: String,
+    api_version: String,
+    outputs: Vec<RawOutput>,
+    settings: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct RawOutput {
+    id: String,
+    description: String,
+    file_name: String,
+    directory: String,
+}
+
+impl From<crate::bindings::exports::auroraboot::plugin::plugin::PluginInfo> for RawInfo {
+    fn from(raw: crate::bindings::exports::auroraboot::plugin::plugin::PluginInfo) -> Self {
+        RawInfo {
+            name: raw.name,
+            version: raw.version,
+            api_version: raw.api_version,
+            outputs: raw
+                .outputs
+                .into_iter()
+                .map(|o| RawOutput {
+                    id: o.id,
+                    description: o.description,
+                    file_name: o.file_name,
+                    directory: o.directory,
+                })
+                .collect(),
+            settings: raw.settings,
+        }
+    }
+}
+
 async fn call_info(
     runtime: &Runtime,
     pre: &OutputPluginPre<crate::session::PluginState>,
-) -> Result<PluginInfo, String> {
+) -> Result<RawInfo, String> {
     let mut store = new_store(runtime, "plugin", &INFO_LIMITS, no_observer());
+    let budget = store.data().budget.clone();
     let instance: OutputPlugin = pre
         .instantiate_async(&mut store)
         .await
-        .map_err(|e| format!("cannot start: {}", describe_trap(&e, &INFO_LIMITS)))?;
+        .map_err(|e| format!("cannot start: {}", describe_trap(&e, &budget)))?;
     let raw = instance
         .auroraboot_plugin_plugin()
         .call_info(&mut store)
         .await
-        .map_err(|e| format!("info() {}", describe_trap(&e, &INFO_LIMITS)))?;
-    validate_info(raw)
+        .map_err(|e| format!("info() {}", describe_trap(&e, &budget)))?;
+    Ok(raw.into())
 }
 
 fn valid_id(s: &str) -> bool {
@@ -323,28 +534,41 @@ fn valid_id(s: &str) -> bool {
         && !s.starts_with('-')
 }
 
-fn valid_directory(d: &str) -> bool {
-    d.is_empty()
-        || (!d.starts_with('/')
-            && d.len() <= 255
-            && d.split('/').all(|part| {
-                !part.is_empty() && part != "." && part != ".." && !part.contains('\0')
-            }))
+/// A configuration key a plugin may declare: dotted words of lowercase
+/// letters, digits, `_` and `-`.
+fn valid_setting(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.split('.').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        })
 }
 
-fn validate_info(
-    raw: crate::bindings::exports::auroraboot::plugin::plugin::PluginInfo,
-) -> Result<PluginInfo, String> {
+fn validate_info(raw: RawInfo) -> Result<PluginInfo, String> {
     if raw.api_version != API_VERSION {
         return Err(format!(
             "info() reports plugin API '{}'; this auroraboot supports API {API_VERSION}",
-            raw.api_version.escape_debug()
+            escape(&raw.api_version)
         ));
     }
     if !valid_id(&raw.name) {
         return Err(format!(
             "info() returned an invalid name '{}' (want a-z, 0-9, '-')",
-            raw.name.escape_debug()
+            escape(&raw.name)
+        ));
+    }
+    if semver::Version::parse(&raw.version).is_err() {
+        return Err(format!(
+            "info() returned version '{}', which is not a semantic version (like 1.2.0)",
+            escape(&raw.version)
+        ));
+    }
+    if let Some(bad) = raw.settings.iter().find(|s| !valid_setting(s)) {
+        return Err(format!(
+            "info() declares an invalid settings key '{}' (want dotted words of a-z, 0-9, '_', '-')",
+            escape(bad)
         ));
     }
     if raw.outputs.is_empty() {
@@ -355,23 +579,19 @@ fn validate_info(
         if !valid_id(&o.id) {
             return Err(format!(
                 "info() declares an invalid output id '{}'",
-                o.id.escape_debug()
+                escape(&o.id)
             ));
         }
         if outputs.iter().any(|p| p.id == o.id) {
             return Err(format!("info() declares output '{}' twice", o.id));
         }
-        if !valid_directory(&o.directory) {
-            return Err(format!(
-                "output '{}' has an unsafe directory '{}' (must be relative, without '..')",
-                o.id,
-                o.directory.escape_debug()
-            ));
+        if let Err(why) = check_directory(&o.directory) {
+            return Err(format!("output '{}': {why}", o.id));
         }
         outputs.push(OutputInfo {
             id: o.id,
-            description: o.description.lines().next().unwrap_or_default().to_string(),
-            file_name: o.file_name,
+            description: escape(o.description.lines().next().unwrap_or_default()).into_owned(),
+            file_name: escape(&o.file_name).into_owned(),
             directory: o.directory,
         });
     }
@@ -407,8 +627,17 @@ mod tests {
 
     #[test]
     fn garbage_info_is_rejected_with_a_reason() {
-        let ok = validate_info(raw_info()).unwrap();
+        let ok = validate_info(raw_info().into()).unwrap();
         assert_eq!(ok.outputs[0].description, "an ISO");
+        let mut forged = raw_info();
+        forged.outputs[0].description = "ok\u{1b}[2J\rERROR forged".into();
+        forged.outputs[0].file_name = "a\u{1b}]0;title\u{7}".into();
+        let escaped = validate_info(forged.into()).unwrap();
+        assert_eq!(
+            escaped.outputs[0].description,
+            "ok\\u{1b}[2J\\rERROR forged"
+        );
+        assert!(!escaped.outputs[0].file_name.contains('\u{1b}'));
         type Mutation = Box<dyn Fn(&mut wit::PluginInfo)>;
         let cases: Vec<(Mutation, &str)> = vec![
             (
@@ -423,11 +652,11 @@ mod tests {
             ),
             (
                 Box::new(|i| i.outputs[0].directory = "../../etc".into()),
-                "unsafe directory",
+                "must be relative",
             ),
             (
                 Box::new(|i| i.outputs[0].directory = "/etc".into()),
-                "unsafe directory",
+                "must be relative",
             ),
             (
                 Box::new(|i| {
@@ -436,11 +665,39 @@ mod tests {
                 }),
                 "twice",
             ),
+            (
+                Box::new(|i| i.outputs[0].directory = "rootfs/key/x/tmp/anywhere".into()),
+                "belongs to auroraboot",
+            ),
+            (
+                Box::new(|i| i.outputs[0].directory = "config.yaml".into()),
+                "belongs to auroraboot",
+            ),
+            (
+                Box::new(|i| i.outputs[0].directory = ".auroraboot".into()),
+                "hidden",
+            ),
+            (
+                Box::new(|i| i.outputs[0].directory = "x\u{1b}[2J".into()),
+                "control characters",
+            ),
+            (
+                Box::new(|i| i.version = "v1".into()),
+                "not a semantic version",
+            ),
+            (
+                Box::new(|i| i.version = "1.0.0\n\u{1b}[2J".into()),
+                "not a semantic version",
+            ),
+            (
+                Box::new(|i| i.settings.push("Disk Size".into())),
+                "invalid settings key",
+            ),
         ];
         for (mutate, want) in cases {
             let mut info = raw_info();
             mutate(&mut info);
-            let e = validate_info(info).unwrap_err();
+            let e = validate_info(info.into()).unwrap_err();
             assert!(e.contains(want), "{e}");
         }
     }
@@ -453,11 +710,16 @@ mod tests {
         for bad in ["", "ISO", "a b", "-x", "a/b", &"x".repeat(65)] {
             assert!(!valid_id(bad), "{bad}");
         }
-        for ok in ["", "iso", "disks/raw"] {
-            assert!(valid_directory(ok));
+        for ok in [
+            "disk",
+            "disk.size",
+            "iso.overlay_iso",
+            "no_default_cloud_config",
+        ] {
+            assert!(valid_setting(ok), "{ok}");
         }
-        for bad in ["/tmp", "..", "a/../..", "a//b", "./a", "a/"] {
-            assert!(!valid_directory(bad), "{bad}");
+        for bad in ["", "Disk", "a..b", ".a", "a b", "a\nb"] {
+            assert!(!valid_setting(bad), "{bad}");
         }
     }
 }

@@ -7,6 +7,8 @@ use crate::bindings::OutputPlugin;
 use crate::cache::ComponentCache;
 use crate::session::PluginState;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
@@ -20,6 +22,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<PluginState>,
     cache: ComponentCache,
+    cancel: Arc<AtomicBool>,
 }
 
 impl Runtime {
@@ -55,7 +58,21 @@ impl Runtime {
             engine,
             linker,
             cache,
+            cancel: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Stops every running and later build: wasm at its next epoch tick,
+    /// host copies and hashing at their next chunk. Callable from any
+    /// thread (a signal handler task).
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// The flag [`Runtime::cancel`] raises, for a signal listener that
+    /// outlives borrows of the runtime.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.cancel.clone()
     }
 
     /// The default cache location: `$AURORABOOT_CACHE_DIR`, else
@@ -77,6 +94,10 @@ impl Runtime {
 
     pub(crate) fn linker(&self) -> &Linker<PluginState> {
         &self.linker
+    }
+
+    pub(crate) fn cache(&self) -> &ComponentCache {
+        &self.cache
     }
 
     /// Compiles `wasm` (or loads it from the cache).

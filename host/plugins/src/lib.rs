@@ -10,20 +10,26 @@ mod bindings;
 mod cache;
 mod capabilities;
 mod codec;
+mod confine;
 mod discovery;
 mod engine;
 mod limits;
+mod manifest;
 mod session;
 mod staging;
 mod stdio;
+pub mod text;
 
+pub use confine::{HOST_DIR, HOST_NAMES, remove_dead_partials};
 pub use discovery::{
     Builtin, Discovery, LoadedPlugin, OutputInfo, PluginEntry, PluginInfo, PluginSource,
-    PluginStatus, SearchPath,
+    PluginStatus, SearchPath, ShadowedOutput,
 };
 pub use engine::Runtime;
-pub use limits::Limits;
+pub use limits::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_OUTPUT, Limits};
+pub use manifest::{Artifact, MANIFEST};
 pub use session::{BuildObserver, BuildOutcome, BuildSpec, NamedTree, SettingValue};
+pub use staging::MAX_NAME;
 
 /// The contract version this host implements.
 pub const API_VERSION: &str = "0.1.0";
@@ -39,6 +45,10 @@ pub enum PluginError {
         outputs: String,
         message: String,
     },
+    /// The run was interrupted (Ctrl-C, SIGTERM) during the build; its
+    /// outputs were removed.
+    #[error("plugin '{plugin}' was interrupted; its partial outputs were removed")]
+    Interrupted { plugin: String },
     #[error("{0}")]
     Io(String),
 }

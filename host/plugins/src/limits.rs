@@ -11,14 +11,29 @@ pub struct Limits {
     pub timeout: Duration,
     /// Cap on the size of any single output file, in bytes.
     pub max_output: u64,
+    /// Cap on the handles (directories, files, outputs) a plugin holds at
+    /// once; each is an open file descriptor of the host.
+    pub max_handles: u32,
 }
+
+/// 64 GiB: several times the largest disk a Kairos image makes by default
+/// (3 x the rootfs plus partitions), while the host's own work on an output
+/// (its sha256 covers the whole apparent size, holes too) stays at most
+/// about a minute. Raise `plugins.max_output_mb` for larger `disk.size`s.
+pub const DEFAULT_MAX_OUTPUT: u64 = 64 << 30;
+
+/// Handles a plugin may hold at once: far more than a tree walk needs
+/// (one per directory level plus open files), far fewer than the process's
+/// file descriptor limit.
+pub const DEFAULT_MAX_HANDLES: u32 = 1024;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             memory: 2 << 30,
             timeout: Duration::from_secs(3600),
-            max_output: 1 << 40,
+            max_output: DEFAULT_MAX_OUTPUT,
+            max_handles: DEFAULT_MAX_HANDLES,
         }
     }
 }
@@ -62,5 +77,54 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// When a build must stop: past its deadline, or when the run is
+/// interrupted. Checked by wasm (at every epoch tick) and by every host call
+/// and host step that can take long (copies, hashing), so neither a time
+/// limit nor Ctrl-C/SIGTERM waits for a multi-GB host operation to end.
+#[derive(Clone)]
+pub(crate) struct Budget {
+    pub deadline: std::time::Instant,
+    pub timeout: Duration,
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Why a budget ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    TimeLimit,
+    Interrupted,
+}
+
+impl Budget {
+    pub fn new(timeout: Duration, cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        Budget {
+            deadline: std::time::Instant::now() + timeout,
+            timeout,
+            cancel,
+        }
+    }
+
+    pub fn check(&self) -> Result<(), Stop> {
+        if self.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            Err(Stop::Interrupted)
+        } else if std::time::Instant::now() >= self.deadline {
+            Err(Stop::TimeLimit)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The user-facing reason for `stop`.
+    pub fn describe(&self, stop: Stop) -> String {
+        match stop {
+            Stop::TimeLimit => format!(
+                "exceeded its time limit of {} s and was stopped",
+                self.timeout.as_secs()
+            ),
+            Stop::Interrupted => "was interrupted (Ctrl-C or SIGTERM)".to_string(),
+        }
     }
 }

@@ -6,14 +6,16 @@
 use crate::PluginError;
 use crate::bindings::exports::auroraboot::plugin::plugin as wit;
 use crate::capabilities::{DirHandle, OutputDirHandle};
+use crate::confine::{StagingArea, StateDir};
 use crate::discovery::LoadedPlugin;
 use crate::engine::Runtime;
-use crate::limits::{Limits, MemoryLimitExceeded, MemoryLimiter};
-use crate::staging::{SharedStaging, Staging};
+use crate::limits::{Budget, Limits, MemoryLimitExceeded, MemoryLimiter, Stop};
+use crate::manifest::{Artifact, Manifest};
+use crate::staging::{CommitError, OutputDir, SharedStaging, Staging};
 use crate::stdio::PluginStdio;
+use crate::text::escape;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -52,12 +54,18 @@ pub struct BuildSpec {
     /// The state directory; each output's files go to its declared
     /// sub-directory of it.
     pub state_dir: PathBuf,
+    /// Names no plugin may create in `state_dir` itself: the top-level
+    /// directories of every plugin's outputs (see
+    /// [`crate::Discovery::protected_names`]).
+    pub protected_names: Vec<String>,
 }
 
-/// What a successful build left in the state directory.
+/// What a successful build left in the state directory: each artifact
+/// (with its `.sha256` beside it and its record in `artifacts.json`).
 #[derive(Debug, Clone)]
 pub struct BuildOutcome {
     pub files: Vec<PathBuf>,
+    pub artifacts: Vec<Artifact>,
     pub summary: String,
 }
 
@@ -68,6 +76,10 @@ pub(crate) struct PluginState {
     limiter: MemoryLimiter,
     pub(crate) plugin: Arc<str>,
     pub(crate) observer: Arc<dyn BuildObserver>,
+    pub(crate) budget: Budget,
+    /// Handles the guest holds now, and how many it may.
+    pub(crate) handles: u32,
+    pub(crate) max_handles: u32,
 }
 
 impl WasiView for PluginState {
@@ -86,7 +98,12 @@ impl BuildObserver for NoObserver {
 }
 
 impl PluginState {
-    fn new(plugin: &str, limits: &Limits, observer: Arc<dyn BuildObserver>) -> Self {
+    fn new(
+        plugin: &str,
+        limits: &Limits,
+        budget: Budget,
+        observer: Arc<dyn BuildObserver>,
+    ) -> Self {
         let plugin: Arc<str> = plugin.into();
         // Deny by default: no preopened directories, no environment, no
         // arguments, no network (the default socket check refuses all).
@@ -108,28 +125,33 @@ impl PluginState {
             },
             plugin,
             observer,
+            budget,
+            handles: 0,
+            max_handles: limits.max_handles,
         }
     }
 }
 
-/// A store with the limits applied.
+/// A store with the limits applied; `budget` starts now.
 pub(crate) fn new_store(
     runtime: &Runtime,
     plugin: &str,
     limits: &Limits,
     observer: Arc<dyn BuildObserver>,
 ) -> Store<PluginState> {
-    let mut store = Store::new(runtime.engine(), PluginState::new(plugin, limits, observer));
+    let budget = Budget::new(limits.timeout, runtime.cancel_flag());
+    let mut store = Store::new(
+        runtime.engine(),
+        PluginState::new(plugin, limits, budget.clone(), observer),
+    );
     store.limiter(|s| &mut s.limiter);
-    // Every epoch tick the plugin yields to the executor (so Ctrl-C can
-    // cancel a build), and past the deadline it is interrupted.
-    let deadline = Instant::now() + limits.timeout;
+    // Every epoch tick the plugin yields to the executor, and once the
+    // deadline passed or the run is interrupted it is stopped.
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
-        Ok(if Instant::now() >= deadline {
-            UpdateDeadline::Interrupt
-        } else {
-            UpdateDeadline::Yield(1)
+        Ok(match budget.check() {
+            Ok(()) => UpdateDeadline::Yield(1),
+            Err(_) => UpdateDeadline::Interrupt,
         })
     });
     store
@@ -140,17 +162,15 @@ pub(crate) fn no_observer() -> Arc<dyn BuildObserver> {
 }
 
 /// Turns a trap or host error from a call into a message for the user.
-pub(crate) fn describe_trap(e: &wasmtime::Error, limits: &Limits) -> String {
+pub(crate) fn describe_trap(e: &wasmtime::Error, budget: &Budget) -> String {
     if let Some(m) = e.downcast_ref::<MemoryLimitExceeded>() {
         return m.to_string();
     }
     if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
-        return format!(
-            "exceeded its time limit of {} s and was stopped",
-            limits.timeout.as_secs()
-        );
+        let stop = budget.check().err().unwrap_or(Stop::TimeLimit);
+        return budget.describe(stop);
     }
-    let cause = e.root_cause().to_string();
+    let cause = escape(&e.root_cause().to_string()).into_owned();
     if let Some(wasmtime::Trap::UnreachableCodeReached) = e.downcast_ref::<wasmtime::Trap>() {
         return format!(
             "crashed ({cause}): the plugin panicked or aborted; its stderr is logged above"
@@ -161,7 +181,7 @@ pub(crate) fn describe_trap(e: &wasmtime::Error, limits: &Limits) -> String {
 
 impl Runtime {
     /// Runs `plugin`'s build for `spec.outputs`. On success every output is
-    /// in place; on any failure none is.
+    /// in place with its `.sha256`; on any failure none is.
     pub async fn build(
         &self,
         plugin: &LoadedPlugin,
@@ -174,123 +194,165 @@ impl Runtime {
             outputs: spec.outputs.join(","),
             message,
         };
-        let staging: SharedStaging = Arc::new(Mutex::new(Staging::default()));
+        let state = StateDir::open(&spec.state_dir).map_err(|e| fail(e.to_string()))?;
+        let removed = crate::confine::remove_dead_staging(&state);
+        if removed > 0 {
+            tracing::info!("removed {removed} staging director(y/ies) left by killed runs");
+        }
+        let area = StagingArea::new(&state).map_err(|e| fail(e.to_string()))?;
+        let staging: SharedStaging = Arc::new(Mutex::new(Staging::new(
+            area,
+            &plugin.info.name,
+            Manifest::load(&state),
+            spec.protected_names.clone(),
+        )));
         let mut store = new_store(self, &plugin.info.name, limits, observer);
-
-        let rootfs = DirHandle::open_root(&spec.rootfs, "rootfs:")
-            .map_err(|e| fail(format!("opening rootfs {}: {e}", spec.rootfs.display())))?;
-        let rootfs = store
-            .data_mut()
-            .table
-            .push(rootfs)
-            .map_err(|e| fail(e.to_string()))?;
-        let mut assets = Vec::new();
-        for tree in &spec.assets {
-            let handle =
-                DirHandle::open_root(&tree.path, &format!("{}:", tree.name)).map_err(|e| {
-                    fail(format!(
-                        "opening {} {}: {e}",
-                        tree.name,
-                        tree.path.display()
-                    ))
-                })?;
-            let dir = store
-                .data_mut()
-                .table
-                .push(handle)
-                .map_err(|e| fail(e.to_string()))?;
-            assets.push(wit::NamedDir {
-                name: tree.name.clone(),
-                dir,
-            });
-        }
-        let mut destinations = Vec::new();
-        for id in &spec.outputs {
-            let output = plugin
-                .info
-                .outputs
-                .iter()
-                .find(|o| &o.id == id)
-                .ok_or_else(|| fail(format!("plugin does not provide output '{id}'")))?;
-            let dir = spec.state_dir.join(&output.directory);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| fail(format!("creating {}: {e}", dir.display())))?;
-            let handle = OutputDirHandle {
-                dir,
-                output_id: id.clone(),
-                staging: staging.clone(),
-                max_size: limits.max_output,
-            };
-            let handle = store
-                .data_mut()
-                .table
-                .push(handle)
-                .map_err(|e| fail(e.to_string()))?;
-            destinations.push((id.clone(), handle));
-        }
-        let request = wit::BuildRequest {
-            outputs: spec.outputs.clone(),
-            settings: spec
-                .settings
-                .iter()
-                .map(|(key, value)| wit::Setting {
-                    key: key.clone(),
-                    value: match value {
-                        SettingValue::Bool(b) => wit::SettingValue::Boolean(*b),
-                        SettingValue::Int(i) => wit::SettingValue::Integer(*i),
-                        SettingValue::Text(t) => wit::SettingValue::Text(t.clone()),
-                    },
-                })
-                .collect(),
-            cloud_config: spec.cloud_config.clone(),
-            rootfs,
-            assets,
-            destinations,
-        };
+        let budget = store.data().budget.clone();
+        let request = request(&mut store, plugin, spec, &state, &staging, limits).map_err(fail)?;
 
         let instance = plugin
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| fail(describe_trap(&e, limits)))?;
+            .map_err(|e| self.stopped_or(&budget, fail(describe_trap(&e, &budget))))?;
         let result = instance
             .auroraboot_plugin_plugin()
             .call_build(&mut store, &request)
             .await;
         drop(store);
         let report = match result {
-            Err(trap) => return Err(fail(describe_trap(&trap, limits))),
-            Ok(Err(message)) => return Err(fail(message)),
+            Err(trap) => return Err(self.stopped_or(&budget, fail(describe_trap(&trap, &budget)))),
+            Ok(Err(message)) => {
+                return Err(self.stopped_or(&budget, fail(escape(&message).into_owned())));
+            }
             Ok(Ok(report)) => report,
         };
 
         let mut staging = staging.lock().unwrap_or_else(|p| p.into_inner());
-        for id in &spec.outputs {
-            let created = staging.names_for(id);
-            if created.is_empty() {
-                return Err(fail(format!(
-                    "reported success but created no file for output '{id}'"
-                )));
-            }
-        }
-        let all_created: Vec<String> = spec
-            .outputs
-            .iter()
-            .flat_map(|id| staging.names_for(id))
-            .collect();
-        if let Some(bogus) = report.files.iter().find(|f| !all_created.contains(f)) {
-            return Err(fail(format!(
-                "reported file '{}' that it did not create (created: {})",
-                bogus.escape_debug(),
-                all_created.join(", ")
-            )));
-        }
-        let files = staging
-            .commit()
-            .map_err(|e| fail(format!("committing outputs: {e}")))?;
+        check_report(&staging, spec, &report).map_err(fail)?;
+        let committed = staging.commit(&state, &budget).map_err(|e| match e {
+            CommitError::Stopped(Stop::Interrupted) => PluginError::Interrupted {
+                plugin: plugin.info.name.clone(),
+            },
+            CommitError::Stopped(stop) => fail(format!(
+                "while hashing its outputs, {}",
+                budget.describe(stop)
+            )),
+            CommitError::Io(m) => fail(format!("committing outputs: {m}")),
+        })?;
         Ok(BuildOutcome {
-            files,
-            summary: report.summary,
+            files: committed.iter().map(|c| c.path.clone()).collect(),
+            artifacts: committed.into_iter().map(|c| c.artifact).collect(),
+            summary: escape(&report.summary).into_owned(),
         })
     }
+
+    /// `err`, or [`PluginError::Interrupted`] when the run was interrupted
+    /// (whatever the plugin made of the refused calls).
+    fn stopped_or(&self, budget: &Budget, err: PluginError) -> PluginError {
+        match (budget.check(), &err) {
+            (Err(Stop::Interrupted), PluginError::Build { plugin, .. }) => {
+                PluginError::Interrupted {
+                    plugin: plugin.clone(),
+                }
+            }
+            _ => err,
+        }
+    }
+}
+
+/// The build request: the rootfs, the assets and one output directory per
+/// requested output, each a handle in the store.
+fn request(
+    store: &mut Store<PluginState>,
+    plugin: &LoadedPlugin,
+    spec: &BuildSpec,
+    state: &StateDir,
+    staging: &SharedStaging,
+    limits: &Limits,
+) -> Result<wit::BuildRequest, String> {
+    let rootfs = DirHandle::open_root(&spec.rootfs, "rootfs:")
+        .map_err(|e| format!("opening rootfs {}: {e}", spec.rootfs.display()))?;
+    let rootfs = store.data_mut().push(rootfs).map_err(|e| e.message)?;
+    let mut assets = Vec::new();
+    for tree in &spec.assets {
+        let handle = DirHandle::open_root(&tree.path, &format!("{}:", tree.name))
+            .map_err(|e| format!("opening {} {}: {e}", tree.name, tree.path.display()))?;
+        let dir = store.data_mut().push(handle).map_err(|e| e.message)?;
+        assets.push(wit::NamedDir {
+            name: tree.name.clone(),
+            dir,
+        });
+    }
+    let mut destinations = Vec::new();
+    for id in &spec.outputs {
+        let output = plugin
+            .info
+            .outputs
+            .iter()
+            .find(|o| &o.id == id)
+            .ok_or_else(|| format!("plugin does not provide output '{id}'"))?;
+        crate::confine::check_directory(&output.directory)?;
+        let fd = state
+            .subdir(&output.directory)
+            .map_err(|e| format!("output directory: {e}"))?;
+        let absolute = state.path().join(&output.directory);
+        crate::confine::remove_dead_partials(&absolute);
+        let handle = OutputDirHandle {
+            dir: Arc::new(OutputDir {
+                fd,
+                relative: output.directory.clone(),
+                absolute,
+            }),
+            output_id: id.clone(),
+            staging: staging.clone(),
+            max_size: limits.max_output,
+        };
+        let handle = store.data_mut().push(handle).map_err(|e| e.message)?;
+        destinations.push((id.clone(), handle));
+    }
+    Ok(wit::BuildRequest {
+        outputs: spec.outputs.clone(),
+        settings: spec
+            .settings
+            .iter()
+            .map(|(key, value)| wit::Setting {
+                key: key.clone(),
+                value: match value {
+                    SettingValue::Bool(b) => wit::SettingValue::Boolean(*b),
+                    SettingValue::Int(i) => wit::SettingValue::Integer(*i),
+                    SettingValue::Text(t) => wit::SettingValue::Text(t.clone()),
+                },
+            })
+            .collect(),
+        cloud_config: spec.cloud_config.clone(),
+        rootfs,
+        assets,
+        destinations,
+    })
+}
+
+/// A successful report must match what the plugin created: a file for
+/// every output, and no file it did not create.
+fn check_report(staging: &Staging, spec: &BuildSpec, report: &wit::Report) -> Result<(), String> {
+    for id in &spec.outputs {
+        if staging.names_for(id).is_empty() {
+            return Err(format!(
+                "reported success but created no file for output '{id}'"
+            ));
+        }
+    }
+    let all_created: Vec<String> = spec
+        .outputs
+        .iter()
+        .flat_map(|id| staging.names_for(id))
+        .collect();
+    if let Some(bogus) = report.files.iter().find(|f| !all_created.contains(f)) {
+        return Err(format!(
+            "reported file '{}' that it did not create (created: {})",
+            escape(bogus),
+            all_created.join(", ")
+        ));
+    }
+    Ok(())
 }

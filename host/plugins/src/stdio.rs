@@ -1,5 +1,6 @@
 //! Plugin stdout/stderr: forwarded line by line to the host log, prefixed
-//! with the plugin name (WASI stdio is all a plugin gets of the terminal).
+//! with the plugin name (WASI stdio is all a plugin gets of the terminal),
+//! escaped like every plugin text.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -39,7 +40,7 @@ struct LineLogger {
 impl LineLogger {
     fn emit(&mut self) {
         let text = String::from_utf8_lossy(&self.line);
-        let text = text.trim_end_matches(['\n', '\r']);
+        let text = crate::text::escape(text.trim_end_matches(['\n', '\r']));
         tracing::info!(target: "plugin", "[{}:{}] {}", self.stdio.plugin, self.stdio.stream, text);
         self.line.clear();
     }

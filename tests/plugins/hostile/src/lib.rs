@@ -24,15 +24,34 @@ const ATTACKS: &[&str] = &[
     "panic",
     "environment",
     "stdio",
+    "many-handles",
+    "sparse-huge",
+    "hole-copy",
+    "forge-text",
 ];
+
+/// Attacks whose files go to `state_dir` itself (to try the host's files
+/// and other plugins' artifacts).
+const TOP_LEVEL: &[&str] = &["create-named"];
+
+/// A log line, error and stdout text that try to forge a log line and
+/// clear the screen.
+const FORGED: &str =
+    "innocent\n2026-01-01T00:00:00Z ERROR forged line\r\u{1b}[2J\u{1b}]0;pwned\u{7}";
 
 impl Plugin for Hostile {
     fn info() -> PluginInfo {
-        ATTACKS
+        let info = ATTACKS
             .iter()
             .fold(PluginInfo::new("hostile", "0.0.1"), |info, id| {
                 info.output(OutputInfo::new(id, "misbehaves", "loot.txt").in_directory("hostile"))
+            });
+        TOP_LEVEL
+            .iter()
+            .fold(info, |info, id| {
+                info.output(OutputInfo::new(id, "misbehaves", "*"))
             })
+            .setting("hostile")
     }
 
     fn build(request: BuildRequest) -> Result<Report, String> {
@@ -113,6 +132,62 @@ impl Plugin for Hostile {
                 println!("hello from stdout");
                 eprintln!("hello from stderr");
                 return Err("printed two lines".into());
+            }
+            "create-named" => {
+                let name = request
+                    .settings
+                    .get_str("hostile.name")
+                    .ok_or("set hostile.name")?;
+                let out = request
+                    .create_output(&id, &name)
+                    .map_err(|e| format!("sandbox held: {e}"))?;
+                out.write_at(0, b"pwned").map_err(|e| e.to_string())?;
+                return Ok(Report::new([name], "created the named file"));
+            }
+            "many-handles" => {
+                let mut held = Vec::new();
+                for _ in 0..20_000 {
+                    match request.rootfs.open_dir(".") {
+                        Ok(dir) => held.push(dir),
+                        Err(e) => {
+                            return Err(format!("sandbox held after {} handles: {e}", held.len()));
+                        }
+                    }
+                }
+                format!("held {} handles", held.len())
+            }
+            "sparse-huge" => {
+                let offset = request
+                    .settings
+                    .get_int("hostile.offset")
+                    .map(|o| o as u64)
+                    .unwrap_or((1 << 40) - 1);
+                let out = request
+                    .create_output(&id, "loot.txt")
+                    .map_err(|e| e.to_string())?;
+                out.write_at(offset, b"x")
+                    .map_err(|e| format!("sandbox held: {e}"))?;
+                return Ok(Report::new(["loot.txt"], "one byte far away"));
+            }
+            "hole-copy" => {
+                let holes = request
+                    .create_output(&id, "holes.img")
+                    .map_err(|e| e.to_string())?;
+                holes.set_len(1 << 30).map_err(|e| e.to_string())?;
+                let copy = request
+                    .create_output(&id, "copy.img")
+                    .map_err(|e| e.to_string())?;
+                copy.copy_from_output(&holes, 0, 0, 1 << 30)
+                    .map_err(|e| e.to_string())?;
+                return Ok(Report::new(
+                    ["holes.img", "copy.img"],
+                    "copied 1 GiB of holes",
+                ));
+            }
+            "forge-text" => {
+                auroraboot_sdk::log::warn(FORGED);
+                println!("{FORGED}");
+                return Err(FORGED.into());
             }
             other => return Err(format!("unknown attack {other}")),
         };
