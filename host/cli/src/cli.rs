@@ -43,6 +43,10 @@ pub struct Common {
     /// Verbose logging (also lists configuration keys nobody uses).
     #[arg(long, global = true)]
     pub debug: bool,
+
+    /// When another run holds state_dir, wait for it instead of failing.
+    #[arg(long = "wait-lock", global = true)]
+    pub wait_lock: bool,
 }
 
 /// Where the configuration comes from.

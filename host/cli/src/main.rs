@@ -5,6 +5,7 @@ mod builtins {
 }
 mod cli;
 mod inputs;
+mod lock;
 mod netboot;
 mod plugins_cmd;
 mod progress;
@@ -16,6 +17,7 @@ use anyhow::Result;
 use auroraboot_plugins::{Discovery, Runtime, SearchPath};
 use clap::Parser;
 use cli::{Cli, Command, PluginsCommand};
+use lock::{Mode, StateLock};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -108,6 +110,10 @@ async fn main_inner(cli: Cli) -> Result<()> {
             sets.push(format!("container_image={image}"));
             let resolved = auroraboot_config::resolve(None, &sets, None)?;
             let config = resolved.config()?;
+            let _lock = tokio::select! {
+                lock = StateLock::acquire(&config.state_dir, Mode::Exclusive, cli.common.wait_lock, "unpack") => lock?,
+                _ = shutdown_signal() => anyhow::bail!("interrupted while waiting for state_dir"),
+            };
             tokio::select! {
                 result = source::unpack(&config, &dest) => result,
                 _ = shutdown_signal() => anyhow::bail!("interrupted; the partial extraction was removed"),
@@ -120,6 +126,11 @@ async fn main_inner(cli: Cli) -> Result<()> {
             // One listener for the whole run: a signal between the build and
             // the servers must not be lost.
             let signals = Signals::listen(runtime.cancel_flag());
+            let state_dir = resolved.config()?.state_dir;
+            let lock = tokio::select! {
+                lock = StateLock::acquire(&state_dir, Mode::Exclusive, cli.common.wait_lock, "build") => lock?,
+                signal = signals.received() => return Err(Interrupted(signal).into()),
+            };
             let serve = tokio::select! {
                 result = run::run(&runtime, &discovery, &resolved, &cli.output) => result,
                 signal = signals.received() => Err(Interrupted(signal).into()),
@@ -134,6 +145,9 @@ async fn main_inner(cli: Cli) -> Result<()> {
                 (Err(e), _) => return Err(e),
                 (Ok(_), Some(signal)) => return Err(Interrupted(signal).into()),
             };
+            if !serve.is_empty() {
+                lock.downgrade("serving").await?;
+            }
             let stop = signals.received();
             netboot::serve_all(&resolved, serve, async move {
                 stop.await;

@@ -41,6 +41,13 @@ pub struct Serve {
     pub http: Option<std::net::SocketAddr>,
 }
 
+impl Serve {
+    /// Nothing to serve: the run ends after the build.
+    pub fn is_empty(&self) -> bool {
+        self.netboot.is_none() && self.http.is_none()
+    }
+}
+
 /// Runs the servers of `serve` until `shutdown` completes; either failing
 /// to start stops the other.
 pub async fn serve_all(

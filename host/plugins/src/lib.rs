@@ -13,6 +13,7 @@ mod codec;
 mod confine;
 mod discovery;
 mod engine;
+pub mod faults;
 mod limits;
 mod manifest;
 mod session;

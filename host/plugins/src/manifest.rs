@@ -80,10 +80,11 @@ impl Manifest {
     }
 
     /// Writes the manifest atomically, without the records of files that
-    /// no longer exist.
-    pub(crate) fn save(&mut self, state: &StateDir) -> std::io::Result<()> {
-        self.artifacts
-            .retain(|a| exists_at(state.fd(), &a.path).is_ok_and(|st| st.is_some()));
+    /// no longer exist, except those in `pending` (about to be published).
+    pub(crate) fn save(&mut self, state: &StateDir, pending: &[String]) -> std::io::Result<()> {
+        self.artifacts.retain(|a| {
+            pending.contains(&a.path) || exists_at(state.fd(), &a.path).is_ok_and(|st| st.is_some())
+        });
         self.artifacts.sort_by(|a, b| a.path.cmp(&b.path));
         let mut json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         json.push(b'\n');

@@ -6,14 +6,16 @@
 //! 1. every staged file is synced and hashed (bounded by the build's time
 //!    limit and stopped by Ctrl-C/SIGTERM), its `<name>.sha256` staged and
 //!    synced;
-//! 2. per artifact: the previous artifact of that name is removed, the new
+//! 2. `artifacts.json` records the new artifacts (ownership first: a kill
+//!    after the renames must not leave a file its plugin may not replace);
+//! 3. per artifact: the previous artifact of that name is removed, the new
 //!    `.sha256` is renamed into place, then the artifact, then the directory
-//!    is synced.
+//!    is synced; `artifacts.json` is saved again without vanished files.
 //!
 //! So at every instant, an artifact under its final name has a matching
 //! `.sha256` beside it (a kill between the steps leaves at worst a
 //! `.sha256` without its artifact, which the next run replaces). A failure
-//! before step 2 leaves nothing: the staging area is removed.
+//! before step 3 leaves nothing: the staging area is removed.
 //!
 //! A plugin may create only names that are free or that it made itself in
 //! an earlier run (per `artifacts.json`); `.sha256` names and the host's
@@ -226,26 +228,51 @@ impl Staging {
                 .and_then(|()| file.sync_all())
                 .map_err(|e| CommitError::io(where_(), e))?;
             checksums.push((temp, digest, size));
+            crate::faults::point("hashed");
         }
-        let mut done = Vec::new();
-        for (staged, (checksum, digest, size)) in self.files.iter().zip(checksums) {
-            let path = staged.dir.absolute.join(&staged.name);
-            self.publish(staged, &checksum)
-                .map_err(|e| CommitError::io(path.clone(), e))?;
-            let artifact = Artifact {
+        // Ownership is recorded before any file moves: a kill between the
+        // renames and the final save must not leave a file this plugin may
+        // not replace next time.
+        let artifacts: Vec<Artifact> = self
+            .files
+            .iter()
+            .zip(&checksums)
+            .map(|(staged, (_, digest, size))| Artifact {
                 path: staged.dir.entry(&staged.name),
                 plugin: self.plugin.clone(),
                 output: staged.output_id.clone(),
-                size,
-                sha256: digest,
-            };
+                size: *size,
+                sha256: digest.clone(),
+            })
+            .collect();
+        let pending: Vec<String> = artifacts.iter().map(|a| a.path.clone()).collect();
+        for artifact in &artifacts {
             self.manifest.record(artifact.clone());
-            done.push(Committed { path, artifact });
         }
-        self.manifest
-            .save(state)
-            .map_err(|e| CommitError::io(state.path().join(crate::manifest::MANIFEST), e))?;
+        self.save_manifest(state, &pending)?;
+        crate::faults::point("owned");
+        let mut done = Vec::new();
+        for ((staged, (checksum, _, _)), artifact) in
+            self.files.iter().zip(checksums).zip(artifacts)
+        {
+            let path = staged.dir.absolute.join(&staged.name);
+            self.publish(staged, &checksum)
+                .map_err(|e| CommitError::io(path.clone(), e))?;
+            done.push(Committed { path, artifact });
+            crate::faults::point("published");
+        }
+        self.save_manifest(state, &[])?;
         Ok(done)
+    }
+
+    fn save_manifest(
+        &mut self,
+        state: &crate::confine::StateDir,
+        pending: &[String],
+    ) -> Result<(), CommitError> {
+        self.manifest
+            .save(state, pending)
+            .map_err(|e| CommitError::io(state.path().join(crate::manifest::MANIFEST), e))
     }
 
     /// Step 2 for one artifact.
@@ -257,14 +284,17 @@ impl Staging {
             Err(rustix::io::Errno::NOENT) => {}
             Err(e) => return Err(e.into()),
         }
+        crate::faults::point("old-removed");
         rustix::fs::renameat(self.area.fd(), checksum, dir, sum_name.as_str())?;
         rustix::fs::fsync(dir)?;
+        crate::faults::point("checksum-renamed");
         rustix::fs::renameat(
             self.area.fd(),
             staged.temp.as_str(),
             dir,
             staged.name.as_str(),
         )?;
+        crate::faults::point("artifact-renamed");
         rustix::fs::fsync(dir)?;
         Ok(())
     }

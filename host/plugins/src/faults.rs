@@ -1,0 +1,52 @@
+//! Crash points for the kill tests: with `AURORABOOT_CRASH_AT=POINT[:N]`
+//! the process kills itself with SIGKILL the N-th time (default 1) it
+//! reaches `POINT`, between two steps of publishing artifacts, where a
+//! randomly timed kill rarely lands. Without the variable a point is one
+//! environment lookup.
+
+use std::sync::Mutex;
+
+/// The variable naming the point.
+pub const CRASH_AT: &str = "AURORABOOT_CRASH_AT";
+
+/// Every point, in the order a commit reaches them (per artifact).
+pub const POINTS: &[&str] = &[
+    "hashed",
+    "owned",
+    "old-removed",
+    "checksum-renamed",
+    "artifact-renamed",
+    "published",
+];
+
+static REACHED: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
+
+/// Dies here if `AURORABOOT_CRASH_AT` says so.
+pub(crate) fn point(name: &str) {
+    let Some(wanted) = std::env::var_os(CRASH_AT) else {
+        return;
+    };
+    let wanted = wanted.to_string_lossy();
+    let (point, nth) = match wanted.split_once(':') {
+        Some((p, n)) => (p, n.parse().unwrap_or(1)),
+        None => (&*wanted, 1),
+    };
+    if point != name {
+        return;
+    }
+    let mut reached = REACHED.lock().unwrap_or_else(|e| e.into_inner());
+    let count = match reached.iter_mut().find(|(p, _)| p == name) {
+        Some((_, n)) => {
+            *n += 1;
+            *n
+        }
+        None => {
+            reached.push((name.to_string(), 1));
+            1
+        }
+    };
+    if count == nth {
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+    }
+}
