@@ -171,13 +171,26 @@ fn blob_path(digest: &str) -> Result<String, String> {
 }
 
 impl LocalImage {
-    /// `oci-layout://DIR[:TAG]`.
+    /// `oci-layout://DIR[:TAG]`: a `DIR` that exists as given has no tag
+    /// (directory names may hold `:`), else the part after the last `:`
+    /// (without `/`) is the tag.
     pub fn from_layout(spec: &str, arch: &str) -> Result<LocalImage, ImageError> {
+        let source_name = format!("container_image oci-layout://{spec}");
         let (dir, tag) = match spec.rsplit_once(':') {
-            Some((dir, tag)) if !tag.contains('/') && Path::new(dir).is_dir() => (dir, Some(tag)),
+            _ if Path::new(spec).is_dir() => (spec, None),
+            Some((dir, tag)) if !tag.contains('/') && !dir.is_empty() => (dir, Some(tag)),
             _ => (spec, None),
         };
-        Self::from_layout_dir(Path::new(dir), tag, arch, format!("oci-layout://{spec}"))
+        if !Path::new(dir).is_dir() {
+            let tag = tag.map(|t| format!(" (tag '{t}')")).unwrap_or_default();
+            return Err(ImageError::Invalid {
+                source_name,
+                message: format!(
+                    "the OCI layout directory '{dir}'{tag} does not exist or is not a directory"
+                ),
+            });
+        }
+        Self::from_layout_dir(Path::new(dir), tag, arch, source_name)
     }
 
     /// The image named `tag` (a `org.opencontainers.image.ref.name`, full

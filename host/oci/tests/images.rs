@@ -284,3 +284,38 @@ fn rootfs_tarballs_in_any_compression() {
         );
     }
 }
+
+#[test]
+fn oci_layout_missing_directory_names_it_and_the_tag() {
+    // `oci-layout:///missing:latest` used to glue the tag to the path and
+    // say only that '/missing:latest' was no layout.
+    let e = LocalImage::from_layout("/nonexistent-layout:latest", "amd64")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("container_image oci-layout:///nonexistent-layout:latest"),
+        "{e}"
+    );
+    assert!(
+        e.contains("directory '/nonexistent-layout' (tag 'latest') does not exist"),
+        "{e}"
+    );
+    let e = LocalImage::from_layout("/nonexistent-layout", "amd64")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("directory '/nonexistent-layout' does not exist"),
+        "{e}"
+    );
+    // A directory whose name holds ':' is taken as it is.
+    let tmp = tempfile::tempdir().unwrap();
+    let odd = tmp.path().join("img:v1");
+    std::fs::create_dir(&odd).unwrap();
+    let e = LocalImage::from_layout(&odd.display().to_string(), "amd64")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("is not an OCI image layout"), "{e}");
+}
