@@ -338,6 +338,20 @@ fn names_with_control_characters_or_past_the_limit_are_refused() {
     let long = "x".repeat(249);
     a.refused("create-named", &["--set", &format!("hostile.name={long}")])
         .stderr_has("must be 1 to 248 bytes (it has 249)");
+    // A megabyte-long name (e.g. from a broken kairos-release field) is
+    // quoted cut, not whole: the error stays one readable line.
+    let config = a.sandbox.write(
+        "huge-name.yaml",
+        &format!("hostile:\n  name: {}\n", "z".repeat(1 << 20)),
+    );
+    let run = a
+        .command("create-named", &[])
+        .arg(&config)
+        .run()
+        .failure()
+        .stderr_has("(1048576 bytes)' must be 1 to 248 bytes");
+    let stderr = run.stderr.clone();
+    assert!(stderr.len() < 4096, "{} bytes of errors", stderr.len());
     // The longest name works, with its 255-byte checksum file.
     let longest = "y".repeat(248);
     a.succeed(

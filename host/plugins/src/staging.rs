@@ -92,7 +92,7 @@ fn is_control(c: char) -> bool {
 /// A plain file name: no separators, no hidden names (the host's), no
 /// control characters, not a checksum name, at most [`MAX_NAME`] bytes.
 pub(crate) fn check_file_name(name: &str) -> Result<(), String> {
-    let shown = crate::text::escape(name);
+    let shown = crate::text::quote(name);
     if name.is_empty() || name.len() > MAX_NAME {
         return Err(format!(
             "output name '{shown}' must be 1 to {MAX_NAME} bytes (it has {}): the host adds '{CHECKSUM_SUFFIX}' for its checksum",

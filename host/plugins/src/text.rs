@@ -41,9 +41,36 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Longest name (file name, key, path) quoted whole in a message.
+pub const MAX_QUOTED: usize = 160;
+
+/// [`escape`]d and cut to [`MAX_QUOTED`] bytes, marked with how long it
+/// was: for a name quoted inside a message, so a hostile or broken value
+/// of a megabyte still gives a readable line.
+pub fn quote(text: &str) -> String {
+    let escaped = escape(text);
+    if escaped.len() <= MAX_QUOTED {
+        return escaped.into_owned();
+    }
+    let mut end = MAX_QUOTED;
+    while !escaped.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &escaped[..end], text.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_quoted_names_are_cut_with_their_length() {
+        assert_eq!(quote("short\n"), "short\\n");
+        let long = "é".repeat(500_000);
+        let quoted = quote(&long);
+        assert!(quoted.len() < MAX_QUOTED + 32, "{}", quoted.len());
+        assert!(quoted.ends_with("… (1000000 bytes)"), "{quoted}");
+    }
 
     #[test]
     fn controls_and_bidi_are_escaped() {
