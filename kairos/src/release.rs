@@ -63,6 +63,84 @@ pub fn name_from_release(release: &HashMap<String, String>, arch: &str) -> Strin
     name
 }
 
+/// The longest artifact file name the host accepts (255 less the
+/// `.sha256` it adds).
+pub const MAX_ARTIFACT_NAME: usize = 248;
+
+/// The fields [`name_from_release`] may use, in the order it uses them.
+const NAME_FIELDS: &[&str] = &[
+    "FLAVOR",
+    "FLAVOR_RELEASE",
+    "VARIANT",
+    "ARCH",
+    "TARGETARCH",
+    "MODEL",
+    "VERSION",
+    "SOFTWARE_VERSION_PREFIX",
+    "SOFTWARE_VERSION",
+    "IMAGE_LABEL",
+];
+
+/// [`name_from_release`], refused when it would not make a plain file name
+/// of at most `max_len` bytes, naming the kairos-release field at fault
+/// (its value quoted cut: a field may be a megabyte long).
+pub fn checked_name(
+    release: &HashMap<String, String>,
+    arch: &str,
+    max_len: usize,
+) -> Result<String, String> {
+    let name = name_from_release(release, arch);
+    let fields = NAME_FIELDS.iter().filter_map(|field| {
+        let key = format!("KAIROS_{field}");
+        match release.get(&key) {
+            Some(value) => Some((key, value)),
+            None => release.get(*field).map(|v| (field.to_string(), v)),
+        }
+    });
+    let used: Vec<(String, &String)> = fields.filter(|(_, v)| name.contains(v.as_str())).collect();
+    for (key, value) in &used {
+        if value.contains('/') || value.chars().any(char::is_control) {
+            return Err(format!(
+                "the image's kairos-release field {key}={} cannot be part of the artifact name \
+                 (it holds '/' or a control character)",
+                quote(value)
+            ));
+        }
+    }
+    if name.len() > max_len {
+        let longest = used
+            .iter()
+            .max_by_key(|(_, v)| v.len())
+            .map(|(key, value)| {
+                format!(
+                    ": its longest field is {key} ({} bytes, {})",
+                    value.len(),
+                    quote(value)
+                )
+            })
+            .unwrap_or_default();
+        return Err(format!(
+            "the artifact name from the image's kairos-release would be {} bytes, more than {max_len}{longest}",
+            name.len()
+        ));
+    }
+    Ok(name)
+}
+
+/// A value for a message: escaped, cut at 64 characters.
+fn quote(value: &str) -> String {
+    let shown: String = value
+        .chars()
+        .take(64)
+        .flat_map(char::escape_debug)
+        .collect();
+    if value.chars().count() > 64 {
+        format!("'{shown}…'")
+    } else {
+        format!("'{shown}'")
+    }
+}
+
 /// `/etc/kairos-release`, else `/etc/os-release`, of a rootfs; empty when
 /// there is neither.
 pub fn read(rootfs: &auroraboot_sdk::Dir) -> HashMap<String, String> {
@@ -76,6 +154,31 @@ pub fn read(rootfs: &auroraboot_sdk::Dir) -> HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_names_say_which_field() {
+        let huge = format!(
+            "KAIROS_FLAVOR=fixture\nKAIROS_VERSION={}\n",
+            "9".repeat(1 << 20)
+        );
+        let e = checked_name(&parse_release(&huge), "amd64", 200).unwrap_err();
+        assert!(
+            e.contains("its longest field is KAIROS_VERSION (1048576 bytes"),
+            "{e}"
+        );
+        assert!(e.len() < 400, "{} bytes", e.len());
+        let slash = parse_release("KAIROS_FLAVOR=a/b\nKAIROS_VERSION=v1\n");
+        let e = checked_name(&slash, "amd64", 200).unwrap_err();
+        assert!(
+            e.contains("field KAIROS_FLAVOR='a/b' cannot be part"),
+            "{e}"
+        );
+        let ok = parse_release("KAIROS_FLAVOR=x\nKAIROS_VERSION=v1\n");
+        assert_eq!(
+            checked_name(&ok, "amd64", 200).unwrap(),
+            "kairos-x---amd64--v1"
+        );
+    }
 
     #[test]
     fn names_as_upstream() {

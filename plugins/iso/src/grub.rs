@@ -15,7 +15,47 @@ pub struct Live<'a> {
     pub x86: bool,
 }
 
+/// The kernel's command-line limit on x86 and arm64 (`COMMAND_LINE_SIZE`,
+/// with its terminating NUL): a longer line is cut by the kernel.
+pub const MAX_CMDLINE: usize = 2048;
+
+/// What GRUB puts for `$thor_options` at most (on that one machine).
+const THOR_OPTIONS: &str = "iommu.passthrough=1 rd.driver.blacklist=nouveau";
+
+/// The menu modes, the longest of which decides the longest line.
+const MODES: &[&str] = &[
+    "install-mode",
+    "",
+    "install-mode-interactive",
+    "kairos.remote_recovery_mode",
+    "kairos.boot_live_mode",
+];
+
 impl Live<'_> {
+    /// Refuses settings that make an entry's command line longer than the
+    /// kernel takes, naming the setting and the length.
+    pub fn check(&self) -> Result<(), String> {
+        let longest = MODES
+            .iter()
+            .map(|mode| {
+                self.cmdline(mode)
+                    .replace("$thor_options", THOR_OPTIONS)
+                    .len()
+            })
+            .max()
+            .unwrap_or(0);
+        if longest < MAX_CMDLINE {
+            return Ok(());
+        }
+        Err(format!(
+            "iso.extend-live-cmdline ({} bytes) and iso.live_console ({} bytes) make a live kernel \
+             command line of {longest} bytes; the kernel takes at most {} (COMMAND_LINE_SIZE)",
+            self.extra.len(),
+            self.console.len(),
+            MAX_CMDLINE - 1
+        ))
+    }
+
     /// The kernel arguments of the default entry.
     pub fn cmdline(&self, mode: &str) -> String {
         let mut args = vec![
@@ -116,6 +156,39 @@ configfile ($root)/boot/grub2/grub.cfg\n";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlong_command_lines_are_refused() {
+        let long = "x".repeat(130 * 1024);
+        let live = Live {
+            console: "console=ttyS0",
+            extra: &long,
+            x86: true,
+        };
+        let e = live.check().unwrap_err();
+        assert!(e.contains("iso.extend-live-cmdline (133120 bytes)"), "{e}");
+        assert!(e.contains("at most 2047"), "{e}");
+        let fits = "y".repeat(1700);
+        assert!(
+            Live {
+                console: "console=ttyS0",
+                extra: &fits,
+                x86: true
+            }
+            .check()
+            .is_ok()
+        );
+        let edge = "y".repeat(1900);
+        assert!(
+            Live {
+                console: "console=ttyS0",
+                extra: &edge,
+                x86: true
+            }
+            .check()
+            .is_err()
+        );
+    }
 
     #[test]
     fn default_entry_matches_upstream() {

@@ -116,8 +116,9 @@ pub fn build(
             .get_str("iso.extend-live-cmdline")
             .unwrap_or_default(),
         x86: true,
-    }
-    .config();
+    };
+    live.check()?;
+    let live = live.config();
     if !contents.has("boot/grub2/grub.cfg") {
         contents.put(
             "boot/grub2/grub.cfg",
@@ -165,7 +166,12 @@ pub fn build(
             naming::check_override(&name)?;
             name
         }
-        None => auroraboot_kairos::release::name_from_release(&release, &arch),
+        // The longest name made from it: `<name>.YYYYMMDD.iso`.
+        None => auroraboot_kairos::release::checked_name(
+            &release,
+            &arch,
+            auroraboot_kairos::release::MAX_ARTIFACT_NAME - ".YYYYMMDD.iso".len(),
+        )?,
     };
     let date = settings
         .get_bool("iso.include_date")

@@ -68,7 +68,12 @@ impl Plugin for Raw {
                 "raw disks for {arch} are not supported yet (amd64 only)"
             ));
         }
-        let name = auroraboot_kairos::release::name_from_release(&release, "amd64");
+        // The longest name made from it: `<name>.raw.gce.tar.gz`.
+        let name = auroraboot_kairos::release::checked_name(
+            &release,
+            "amd64",
+            auroraboot_kairos::release::MAX_ARTIFACT_NAME - ".raw.gce.tar.gz".len(),
+        )?;
         let bootloader = request.asset("bootloader");
         let rootfs = Rootfs::scan(&request.rootfs, bootloader, &release)?;
         let now = std::time::SystemTime::now()
