@@ -73,3 +73,93 @@ fn overlong_live_cmdline_is_refused() {
                 .is_none()
     );
 }
+
+/// `depth` nested directories `d` under `root/deep`, made relative to each
+/// other's handle (the path soon passes PATH_MAX).
+fn nest(root: &std::path::Path, depth: usize) {
+    use rustix::fs::{Mode, OFlags};
+    std::fs::create_dir(root.join("deep")).unwrap();
+    let mut fd = rustix::fs::open(
+        root.join("deep"),
+        OFlags::DIRECTORY | OFlags::RDONLY,
+        Mode::empty(),
+    )
+    .unwrap();
+    for _ in 0..depth {
+        rustix::fs::mkdirat(&fd, "d", Mode::from_raw_mode(0o755)).unwrap();
+        fd = rustix::fs::openat(&fd, "d", OFlags::DIRECTORY | OFlags::RDONLY, Mode::empty())
+            .unwrap();
+    }
+    let leaf = rustix::fs::openat(
+        &fd,
+        "leaf",
+        OFlags::CREATE | OFlags::WRONLY,
+        Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    drop(leaf);
+}
+
+#[test]
+fn deep_directory_tree_is_refused_with_its_path() {
+    // A 10,000-deep tree gave "wasm trap: call stack exhausted", no path.
+    let sb = Sandbox::new();
+    let rootfs = sb.path("rootfs");
+    fixture::rootfs_copy(&rootfs);
+    nest(&rootfs, 10_000);
+    for output in ["iso", "raw-efi"] {
+        sb.build_from(&rootfs)
+            .args(["--output", output])
+            .run()
+            .failure()
+            .stderr_has("reading the rootfs: the tree is nested more than 512 directories deep at 'deep/d/d/");
+    }
+    // std's remove_dir_all holds a descriptor per level: rm copes.
+    assert!(
+        std::process::Command::new("rm")
+            .arg("-rf")
+            .arg(&rootfs)
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[test]
+fn a_tree_nested_500_deep_builds() {
+    let sb = Sandbox::new();
+    let rootfs = sb.path("rootfs");
+    fixture::rootfs_copy(&rootfs);
+    nest(&rootfs, 500);
+    sb.build_from(&rootfs)
+        .args(["--output", "iso,raw-efi"])
+        .run()
+        .success();
+    let iso = std::fs::read_dir(sb.state_dir().join("iso"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "iso"))
+        .unwrap();
+    // The deepest file is in the ISO's squashfs.
+    let squashfs = sb.path("rootfs.squashfs");
+    assert!(
+        std::process::Command::new("xorriso")
+            .args(["-osirrox", "on", "-indev"])
+            .arg(&iso)
+            .args(["-extract", "/rootfs.squashfs"])
+            .arg(&squashfs)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let listing = std::process::Command::new("unsquashfs")
+        .args(["-l", "-no-progress"])
+        .arg(&squashfs)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listing.stdout);
+    let leaf = format!("squashfs-root/deep/{}leaf", "d/".repeat(500));
+    assert!(text.lines().any(|l| l == leaf), "no {leaf} in the squashfs");
+}

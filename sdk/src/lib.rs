@@ -361,18 +361,22 @@ impl Dir {
     /// Every entry below this directory, depth first, parents before
     /// children, siblings by name; symlinks are not followed (their targets
     /// are read). The directory itself is not included: see [`Dir::stat`]
-    /// of `"."`.
+    /// of `"."`. A tree nested deeper than [`MAX_DEPTH`] is an error naming
+    /// the path (the walk holds one handle per level).
     pub fn walk(&self) -> Result<Vec<WalkEntry>, Error> {
-        let mut entries = Vec::new();
-        self.walk_into(self, "", &mut entries)?;
-        Ok(entries)
-    }
-
-    fn walk_into(&self, root: &Dir, prefix: &str, out: &mut Vec<WalkEntry>) -> Result<(), Error> {
-        for child in self.read_dir()? {
+        let mut out = Vec::new();
+        // Each level: its handle, its path prefix, its children still to do.
+        let mut stack: Vec<(Option<Dir>, String, std::vec::IntoIter<DirEntry>)> =
+            vec![(None, String::new(), self.read_dir()?.into_iter())];
+        while let Some(depth) = stack.len().checked_sub(1) {
+            let (dir, prefix, children) = &mut stack[depth];
+            let Some(child) = children.next() else {
+                stack.pop();
+                continue;
+            };
             let path = format!("{prefix}{}", child.name);
             let link_target = match child.meta.kind {
-                EntryKind::Symlink => Some(root.read_link(&path)?),
+                EntryKind::Symlink => Some(self.read_link(&path)?),
                 _ => None,
             };
             let is_dir = child.meta.kind == EntryKind::Directory;
@@ -381,13 +385,43 @@ impl Dir {
                 meta: child.meta,
                 link_target,
             });
-            if is_dir {
-                self.open_dir(&child.name)?
-                    .walk_into(root, &format!("{path}/"), out)?;
+            if !is_dir {
+                continue;
             }
+            if depth + 1 >= MAX_DEPTH {
+                return Err(Error {
+                    code: ErrorCode::TooLarge,
+                    message: format!(
+                        "the tree is nested more than {MAX_DEPTH} directories deep at '{}'",
+                        cut(&path, 200)
+                    ),
+                });
+            }
+            let opened = dir.as_ref().unwrap_or(self).open_dir(&child.name)?;
+            let children = opened.read_dir()?.into_iter();
+            stack.push((Some(opened), format!("{path}/"), children));
         }
-        Ok(())
+        Ok(out)
     }
+}
+
+/// How deep [`Dir::walk`] goes: real images nest a few dozen levels; the
+/// walk holds a handle per level (the host caps handles).
+pub const MAX_DEPTH: usize = 512;
+
+/// `text` cut to about `max` bytes: its start and its end around a `…`.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let (mut head, mut tail) = (max / 3, text.len() - max * 2 / 3);
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!("{}…{}", &text[..head], &text[tail..])
 }
 
 /// One entry of [`Dir::walk`].
