@@ -126,13 +126,8 @@ async fn main_inner(cli: Cli) -> Result<()> {
             // One listener for the whole run: a signal between the build and
             // the servers must not be lost.
             let signals = Signals::listen(runtime.cancel_flag());
-            let state_dir = resolved.config()?.state_dir;
-            let lock = tokio::select! {
-                lock = StateLock::acquire(&state_dir, Mode::Exclusive, cli.common.wait_lock, "build") => lock?,
-                signal = signals.received() => return Err(Interrupted(signal).into()),
-            };
             let serve = tokio::select! {
-                result = run::run(&runtime, &discovery, &resolved, &cli.output) => result,
+                result = run::run(&runtime, &discovery, &resolved, &cli.output, cli.common.wait_lock) => result,
                 signal = signals.received() => Err(Interrupted(signal).into()),
             };
             // A plugin stopped by the signal reports that; say which signal.
@@ -146,7 +141,7 @@ async fn main_inner(cli: Cli) -> Result<()> {
                 (Ok(_), Some(signal)) => return Err(Interrupted(signal).into()),
             };
             if !serve.is_empty() {
-                lock.downgrade("serving").await?;
+                serve.lock.downgrade("serving").await?;
             }
             let stop = signals.received();
             netboot::serve_all(&resolved, serve, async move {

@@ -39,6 +39,8 @@ pub struct Serve {
     pub netboot: Option<Plan>,
     /// `listen_addr`, for the artifact server over state_dir.
     pub http: Option<std::net::SocketAddr>,
+    /// The build's lock on `state_dir`, held while serving.
+    pub lock: crate::lock::StateLock,
 }
 
 impl Serve {

@@ -2,6 +2,7 @@
 //! plugin over the rootfs (the plugin runtime writes each artifact with its
 //! checksum and records it in `state_dir/artifacts.json`).
 
+use crate::lock::{Mode, StateLock};
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use auroraboot_config::{Config, Resolved, Scalar};
@@ -162,12 +163,15 @@ pub fn limits(config: &Config) -> Limits {
     }
 }
 
-/// Builds the outputs; returns what to serve afterwards.
+/// Builds the outputs under an exclusive lock on `state_dir` (taken once
+/// the inputs are checked, so wrong inputs leave `state_dir` untouched);
+/// returns what to serve afterwards, with the lock.
 pub async fn run(
     runtime: &Runtime,
     discovery: &Discovery,
     resolved: &Resolved,
     requested: &[String],
+    wait_lock: bool,
 ) -> Result<crate::netboot::Serve> {
     let config = resolved.config()?;
     let release_input = config.container_image.is_none() && config.release.is_complete();
@@ -190,7 +194,7 @@ pub async fn run(
     let mut assets = assets(resolved)?;
     // A release ISO carries no rootfs: its plugins get an empty one and the
     // ISO itself as the `release-iso` asset.
-    let release = if release_input {
+    if release_input {
         for (plugin, ids) in &groups {
             if !plugin.info.settings.iter().any(|s| s == "release") {
                 bail!(
@@ -199,6 +203,11 @@ pub async fn run(
                 );
             }
         }
+    } else {
+        crate::source::precheck(&config)?;
+    }
+    let lock = StateLock::acquire(&config.state_dir, Mode::Exclusive, wait_lock, "build").await?;
+    let release = if release_input {
         Some(crate::release::download(&config, &progress).await?)
     } else {
         None
@@ -284,6 +293,7 @@ pub async fn run(
         return Ok(crate::netboot::Serve {
             netboot: None,
             http,
+            lock,
         });
     }
     let netboot_dir = config.state_dir.join("netboot");
@@ -304,6 +314,7 @@ pub async fn run(
     Ok(crate::netboot::Serve {
         netboot: Some(plan),
         http,
+        lock,
     })
 }
 

@@ -99,10 +99,10 @@ async fn pull_from_registry(
     Ok((LocalSource::Image(local), key))
 }
 
-/// Finds or fetches the image `config` names, without extracting it.
-/// With `reuse`, layers of an image already extracted in the rootfs cache
-/// are not fetched (nor verified) again.
-async fn acquire(config: &Config, reuse: bool) -> Result<Acquired> {
+/// What can be checked of the image source without writing anything
+/// (so a wrong one leaves `state_dir` untouched): that there is one, and
+/// that a `dir://` rootfs exists. Returns the `container_image` value.
+pub fn precheck(config: &Config) -> Result<&str> {
     let Some(image) = &config.container_image else {
         if config.release.is_complete() {
             bail!(
@@ -114,15 +114,21 @@ async fn acquire(config: &Config, reuse: bool) -> Result<Acquired> {
             "no source defined: provide container_image or a complete release artifact configuration"
         );
     };
+    if let Some(path) = image.strip_prefix("dir://")
+        && !Path::new(path).is_dir()
+    {
+        bail!("container_image: rootfs directory '{path}' does not exist or is not a directory");
+    }
+    Ok(image)
+}
+
+/// Finds or fetches the image `config` names, without extracting it.
+/// With `reuse`, layers of an image already extracted in the rootfs cache
+/// are not fetched (nor verified) again.
+async fn acquire(config: &Config, reuse: bool) -> Result<Acquired> {
+    let image = precheck(config)?;
     if let Some(path) = image.strip_prefix("dir://") {
-        let path = PathBuf::from(path);
-        if !path.is_dir() {
-            bail!(
-                "container_image: rootfs directory '{}' does not exist or is not a directory",
-                path.display()
-            );
-        }
-        return Ok(Acquired::Dir(path));
+        return Ok(Acquired::Dir(PathBuf::from(path)));
     }
     let arch = arch(config);
     let (source, key) = if let Some(spec) = image.strip_prefix("oci-layout://") {
@@ -163,7 +169,7 @@ async fn acquire(config: &Config, reuse: bool) -> Result<Acquired> {
     Ok(Acquired::Image {
         source,
         key,
-        image: image.clone(),
+        image: image.to_string(),
     })
 }
 
