@@ -163,3 +163,78 @@ fn a_tree_nested_500_deep_builds() {
     let leaf = format!("squashfs-root/deep/{}leaf", "d/".repeat(500));
     assert!(text.lines().any(|l| l == leaf), "no {leaf} in the squashfs");
 }
+
+/// A loopback server streaming an endless body to each request.
+fn endless_server() -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/cloud-config.yaml",
+        listener.local_addr().unwrap()
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                    line.clear();
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n#cloud-config\n");
+                let chunk = vec![b'#'; 1 << 16];
+                while stream.write_all(&chunk).is_ok() {}
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn oversized_cloud_config_url_is_refused_early() {
+    // A 512 MiB body was accepted: 3.2 GB RSS, a 537 MB config.yaml, then a
+    // plugin crash.
+    let sb = Sandbox::new();
+    let url = endless_server();
+    sb.auroraboot()
+        .args(["config", "--cloud-config", &url])
+        .run()
+        .failure()
+        .stderr_has(&format!("fetching {url}: the body is larger than 16 MiB"));
+    sb.build_from(&fixture::rootfs())
+        .args(["--output", "iso", "--cloud-config", &url])
+        .run()
+        .failure()
+        .stderr_has("larger than 16 MiB");
+    assert!(!sb.state_dir().exists(), "a refused input wrote state_dir");
+}
+
+#[test]
+fn deep_or_huge_config_files_are_refused_before_parsing() {
+    let sb = Sandbox::new();
+    let deep = sb.write(
+        "deep.yaml",
+        &format!("x: {}{}\n", "[".repeat(100_000), "]".repeat(100_000)),
+    );
+    sb.auroraboot()
+        .arg("config")
+        .arg(&deep)
+        .run()
+        .failure()
+        .stderr_has("deep.yaml: line 1: YAML nested more than 64 levels");
+    let huge = sb.path("huge.yaml");
+    std::fs::write(&huge, "#".repeat((16 << 20) + 1)).unwrap();
+    sb.auroraboot()
+        .arg("config")
+        .arg(&huge)
+        .run()
+        .failure()
+        .stderr_has("huge.yaml': larger than 16 MiB");
+    sb.auroraboot()
+        .args(["config", "--cloud-config"])
+        .arg(&huge)
+        .run()
+        .failure()
+        .stderr_has("larger than 16 MiB");
+}

@@ -3,32 +3,47 @@
 
 use anyhow::{Context, Result, bail};
 use auroraboot_config::{Input, Source};
+use auroraboot_fetch::TextLimits;
 use std::io::Read;
-use std::time::Duration;
 
 fn is_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
 }
 
-/// Fetches a small text document; errors show the URL and status code.
+/// Why inputs are capped, said when one is refused.
+const WHY: &str = "a config or cloud-config is read whole, embedded in every artifact \
+    and handed to each plugin in memory";
+
+/// Fetches a config or cloud-config URL, at most
+/// [`MAX_DOCUMENT`](auroraboot_config::bounds::MAX_DOCUMENT) bytes within
+/// 60 s; errors show the URL, the status or the limit.
 pub async fn fetch_text(url: &str) -> Result<String> {
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("AuroraBoot/", env!("CARGO_PKG_VERSION")))
-        .timeout(Duration::from_secs(60))
-        .build()?;
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .with_context(|| format!("fetching {url}"))?;
-    let status = response.status();
-    if !status.is_success() {
-        bail!("fetching {url}: bad status: HTTP {status}");
+    let limits = TextLimits::new(auroraboot_config::bounds::MAX_DOCUMENT);
+    Ok(auroraboot_fetch::fetch_text(url, limits, WHY).await?)
+}
+
+/// A file or stdin, read up to the same cap (one byte more tells).
+fn read_capped(reader: impl Read, what: &str) -> Result<String> {
+    let limit = auroraboot_config::bounds::MAX_DOCUMENT;
+    let mut bytes = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {what}"))?;
+    if bytes.len() > limit {
+        bail!("{what}: larger than {} MiB ({WHY})", limit >> 20);
     }
-    response
-        .text()
-        .await
-        .with_context(|| format!("reading {url}"))
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{what}: not UTF-8 text (at byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn read_file(path: &str, what: &str) -> Result<String> {
+    let file = std::fs::File::open(path).with_context(|| format!("reading {what}"))?;
+    read_capped(file, what)
 }
 
 /// The CONFIG argument: an http(s) URL or a file.
@@ -40,8 +55,7 @@ pub async fn read_config(arg: &str) -> Result<Input> {
             source: Source::Url(arg.to_string()),
         });
     }
-    let text =
-        std::fs::read_to_string(arg).with_context(|| format!("reading config file '{arg}'"))?;
+    let text = read_file(arg, &format!("config file '{arg}'"))?;
     Ok(Input {
         text,
         source: Source::File(arg.to_string()),
@@ -52,13 +66,9 @@ pub async fn read_config(arg: &str) -> Result<Input> {
 pub async fn read_cloud_config(arg: &str) -> Result<Input> {
     let source = Source::Flag(format!("--cloud-config {arg}"));
     let text = if arg == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading the cloud-config from stdin")?;
-        text
+        read_capped(std::io::stdin(), "the cloud-config from stdin")?
     } else if std::path::Path::new(arg).exists() {
-        std::fs::read_to_string(arg).with_context(|| format!("reading cloud-config '{arg}'"))?
+        read_file(arg, &format!("cloud-config '{arg}'"))?
     } else if is_url(arg) {
         fetch_text(arg).await?
     } else {

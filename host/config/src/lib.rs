@@ -6,6 +6,7 @@
 //! Precedence: defaults < config file < `--set` < dedicated flags.
 //! It does no I/O: the caller reads files, URLs and stdin.
 
+pub mod bounds;
 mod keys;
 mod layers;
 mod template;
@@ -75,6 +76,26 @@ pub enum ConfigError {
     Invalid(Vec<String>),
     #[error("cloud config {source_name} is empty (cloud config set but contents are empty)")]
     EmptyCloudConfig { source_name: String },
+    #[error(
+        "{source_name}: {size} bytes, at most {} MiB are accepted (a config or cloud-config is \
+         read whole, embedded in every artifact and handed to each plugin in memory)",
+        limit >> 20
+    )]
+    TooLarge {
+        source_name: String,
+        size: u64,
+        limit: u64,
+    },
+    #[error(
+        "{source_name}: line {line}: YAML nested more than {limit} levels ({depth} levels at least); \
+         no configuration nests that deep"
+    )]
+    TooDeep {
+        source_name: String,
+        depth: usize,
+        line: usize,
+        limit: usize,
+    },
 }
 
 /// Text read by the caller, with where it came from.
@@ -111,6 +132,9 @@ pub fn resolve(
     cloud_config: Option<Input>,
 ) -> Result<Resolved, ConfigError> {
     let mut entries = layers::defaults();
+    if let Some(input) = &cloud_config {
+        bounds::check_size(input.text.len(), &input.source)?;
+    }
     if let Some(file) = file {
         layers::overlay(&mut entries, layers::parse_yaml(&file.text, &file.source)?);
     }

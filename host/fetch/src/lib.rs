@@ -5,6 +5,8 @@
 
 mod download;
 mod release;
+mod text;
 
 pub use download::{DownloadError, Downloader, Progress, sha256_file, write_atomically};
 pub use release::{Release, ReleaseError};
+pub use text::{TextError, TextLimits, fetch_text};
