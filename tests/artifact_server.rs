@@ -1,6 +1,7 @@
 //! The artifact HTTP server on `listen_addr` (loopback here), checked with
-//! curl while it runs: Range, HEAD, ETag / 304, the index page, and paths
-//! that try to leave state_dir (`..`, encoded `%2e%2e`, a symlink out).
+//! curl while it runs: Range, HEAD, ETag / 304, the index page, paths that
+//! try to leave state_dir (`..`, encoded `%2e%2e`, a symlink out) and the
+//! host's private files (the rendered cloud-config).
 
 use auroraboot_tests::{RunExt, Sandbox, fixture};
 use std::io::{BufRead, BufReader};
@@ -57,10 +58,23 @@ fn state_dir_is_served_and_nothing_else() {
     let squashfs = std::fs::read(sb.state_dir().join("netboot/kairos.squashfs")).unwrap();
 
     let (body, _) = curl(&[&format!("{base}/")]);
+    assert!(body.contains("href=\"netboot/\""), "{body}");
+    // The rendered cloud-config (passwords, keys) is the host's, not an
+    // artifact: neither listed nor served, nor the host's hidden files.
+    assert!(sb.state_dir().join("config.yaml").exists());
+    assert!(!body.contains("config.yaml"), "{body}");
+    for private in ["/config.yaml", "/.auroraboot/lock"] {
+        let (_, headers) = curl(&[&format!("{base}{private}")]);
+        assert!(headers.starts_with("HTTP/1.1 404"), "{private}: {headers}");
+    }
+    // Several ranges: RFC 9110 lets the server send it all, which it does.
+    let (body, headers) = curl(&["-r", "0-3,8-9", &format!("{base}/netboot/kairos.squashfs")]);
+    assert!(headers.starts_with("HTTP/1.1 200"), "{headers}");
     assert!(
-        body.contains("href=\"netboot/\"") && body.contains("config.yaml"),
-        "{body}"
+        headers.contains(&format!("content-length: {}", squashfs.len())),
+        "{headers}"
     );
+    drop(body);
     let (body, headers) = curl(&["-r", "0-3", &format!("{base}/netboot/kairos.squashfs")]);
     assert!(headers.starts_with("HTTP/1.1 206"), "{headers}");
     assert_eq!(body.as_bytes(), &squashfs[..4]);
