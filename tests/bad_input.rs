@@ -238,3 +238,37 @@ fn deep_or_huge_config_files_are_refused_before_parsing() {
         .failure()
         .stderr_has("larger than 16 MiB");
 }
+
+#[test]
+fn kernel_symlink_leaving_the_rootfs_is_refused() {
+    // The ISO said only "no kernel and initrd ... (it holds: initrd,
+    // vmlinuz)"; the raw EFI disk was built with the dangling link and
+    // could not boot.
+    let sb = Sandbox::new();
+    let rootfs = sb.path("rootfs");
+    fixture::rootfs_copy(&rootfs);
+    let link = rootfs.join("boot/vmlinuz");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("../../../../../../boot/vmlinuz-host", &link).unwrap();
+    for entry in std::fs::read_dir(rootfs.join("boot")).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("vmlinuz-") {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
+    for output in ["iso", "raw-efi"] {
+        sb.build_from(&rootfs)
+            .args(["--output", output])
+            .run()
+            .failure()
+            .stderr_has("/boot/vmlinuz is a symlink to '../../../../../../boot/vmlinuz-host', which leads to no file inside the rootfs");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(sb.state_dir())
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        leftovers
+            .iter()
+            .all(|n| !n.to_string_lossy().ends_with(".raw")),
+        "{leftovers:?}"
+    );
+}

@@ -499,6 +499,10 @@ fn the_system_image_holds_every_kind_of_entry() {
     auroraboot_tests::sample_rootfs(&rootfs);
     std::fs::create_dir_all(rootfs.join("etc/cos")).unwrap();
     std::fs::write(rootfs.join("etc/cos/grub.cfg"), "# grub\n").unwrap();
+    // A disk needs the image's kernel and initrd (any bytes do here).
+    std::fs::create_dir_all(rootfs.join("boot")).unwrap();
+    std::fs::write(rootfs.join("boot/vmlinuz"), "kernel").unwrap();
+    std::fs::write(rootfs.join("boot/initrd"), "initrd").unwrap();
     // A file with double-indirect blocks and an unaligned tail.
     let big: Vec<u8> = (0..9_000_001u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(rootfs.join("usr/lib/big.bin"), &big).unwrap();

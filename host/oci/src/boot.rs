@@ -130,21 +130,57 @@ pub fn find_boot_files(root: &Path) -> Result<BootFiles, String> {
     found.sort();
     Err(format!(
         "no kernel and initrd in the rootfs: looked for {} with {}, or vmlinuz-<version> with \
-         initrd-<version> / initrd.img-<version> / initramfs-<version>.img in /boot (it holds: {})",
+         initrd-<version> / initrd.img-<version> / initramfs-<version>.img in /boot (it holds: {}){}",
         KERNEL_LINKS.join(" / "),
         INITRD_LINKS.join(" / "),
         if found.is_empty() {
             "nothing".to_string()
         } else {
             found.join(", ")
-        }
+        },
+        broken_links(root)
     ))
+}
+
+/// "; /boot/vmlinuz is a symlink to '/x' ..." for each well-known boot
+/// link that leads to no file inside the rootfs (links are resolved in the
+/// image, as at boot: one that leaves it boots nothing).
+fn broken_links(root: &Path) -> String {
+    let mut out = String::new();
+    for link in KERNEL_LINKS.iter().chain(INITRD_LINKS) {
+        let path = root.join(link);
+        let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        if is_link && regular_file(root, link).is_none() {
+            let target = std::fs::read_link(&path)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            out += &format!(
+                "; /{link} is a symlink to '{target}', which leads to no file inside the rootfs \
+                 (links are resolved within the image, as at boot)"
+            );
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn kernel_symlink_leaving_the_rootfs_is_named() {
+        let dir = rootfs(
+            &["boot/initrd-1"],
+            &[("boot/vmlinuz", "../../../../../boot/vmlinuz-host")],
+        );
+        symlink("initrd-1", dir.path().join("boot/initrd")).unwrap();
+        let e = find_boot_files(dir.path()).unwrap_err();
+        assert!(
+            e.contains("/boot/vmlinuz is a symlink to '../../../../../boot/vmlinuz-host', which leads to no file inside the rootfs"),
+            "{e}"
+        );
+    }
 
     fn rootfs(files: &[&str], links: &[(&str, &str)]) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -55,6 +55,11 @@ impl Plugin for Raw {
                 settings.get_int("disk.recovery_image_size"),
             )?,
         };
+        // The disk boots the image's own /boot/vmlinuz and initrd: without
+        // them (or with links leading out of the image) it boots nothing.
+        if let Some(missing) = settings.get_str("rootfs.missing") {
+            return Err(missing);
+        }
         let release = auroraboot_kairos::release::read(&request.rootfs);
         let arch = [release.get("KAIROS_ARCH"), release.get("KAIROS_TARGETARCH")]
             .into_iter()
