@@ -2,6 +2,7 @@
 //! `--cloud-config` file, URL or stdin, each labelled with its source.
 
 use anyhow::{Context, Result, bail};
+use auroraboot_config::bounds::WHY;
 use auroraboot_config::{Input, Source};
 use auroraboot_fetch::TextLimits;
 use std::io::Read;
@@ -9,10 +10,6 @@ use std::io::Read;
 fn is_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
 }
-
-/// Why inputs are capped, said when one is refused.
-const WHY: &str = "a config or cloud-config is read whole, embedded in every artifact \
-    and handed to each plugin in memory";
 
 /// Fetches a config or cloud-config URL, at most
 /// [`MAX_DOCUMENT`](auroraboot_config::bounds::MAX_DOCUMENT) bytes within

@@ -46,15 +46,13 @@ impl StateLock {
     /// lock is an error naming the holders' PIDs.
     pub async fn acquire(state_dir: &Path, mode: Mode, wait: bool, purpose: &str) -> Result<Self> {
         let path = state_dir.join(".auroraboot").join("lock");
-        let file = open(&path)?;
+        let lock = StateLock {
+            file: open(&path)?,
+            path,
+        };
         let mut announced = false;
-        loop {
-            match rustix::fs::flock(&file, mode.operation()) {
-                Ok(()) => break,
-                Err(rustix::io::Errno::WOULDBLOCK) => {}
-                Err(e) => return Err(e).with_context(|| format!("locking {}", path.display())),
-            }
-            let holders = describe_holders(&path);
+        while !lock.try_lock(mode.operation())? {
+            let holders = describe_holders(&lock.path);
             if !wait {
                 bail!(
                     "state_dir {} is in use by {holders}: one run at a time per state_dir \
@@ -71,7 +69,6 @@ impl StateLock {
             }
             tokio::time::sleep(RETRY).await;
         }
-        let lock = StateLock { file, path };
         lock.record(mode, purpose)?;
         Ok(lock)
     }
@@ -80,14 +77,18 @@ impl StateLock {
     /// may release the lock for an instant in between; a run queued with
     /// `--wait-lock` can then go first, and this waits for it.)
     pub async fn downgrade(&self, purpose: &str) -> Result<()> {
-        loop {
-            match rustix::fs::flock(&self.file, FlockOperation::NonBlockingLockShared) {
-                Ok(()) => return self.record(Mode::Shared, purpose),
-                Err(rustix::io::Errno::WOULDBLOCK) => tokio::time::sleep(RETRY).await,
-                Err(e) => {
-                    return Err(e).with_context(|| format!("locking {}", self.path.display()));
-                }
-            }
+        while !self.try_lock(Mode::Shared.operation())? {
+            tokio::time::sleep(RETRY).await;
+        }
+        self.record(Mode::Shared, purpose)
+    }
+
+    /// One non-blocking `flock`: whether it was granted.
+    fn try_lock(&self, operation: FlockOperation) -> Result<bool> {
+        match rustix::fs::flock(&self.file, operation) {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("locking {}", self.path.display())),
         }
     }
 

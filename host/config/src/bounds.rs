@@ -14,6 +14,10 @@ use crate::layers::Source;
 /// with `write_files`.
 pub const MAX_DOCUMENT: usize = 16 << 20;
 
+/// Why documents are capped, said whenever one is refused.
+pub const WHY: &str = "a config or cloud-config is read whole, embedded in every artifact \
+    and handed to each plugin in memory";
+
 /// The deepest YAML nesting accepted (mappings, lists and flow brackets
 /// together); Kubernetes manifests inside a cloud-config nest ~15 levels.
 pub const MAX_DEPTH: usize = 64;

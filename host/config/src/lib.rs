@@ -77,9 +77,9 @@ pub enum ConfigError {
     #[error("cloud config {source_name} is empty (cloud config set but contents are empty)")]
     EmptyCloudConfig { source_name: String },
     #[error(
-        "{source_name}: {size} bytes, at most {} MiB are accepted (a config or cloud-config is \
-         read whole, embedded in every artifact and handed to each plugin in memory)",
-        limit >> 20
+        "{source_name}: {size} bytes, at most {} MiB are accepted ({})",
+        limit >> 20,
+        bounds::WHY
     )]
     TooLarge {
         source_name: String,

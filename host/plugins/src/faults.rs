@@ -4,7 +4,7 @@
 //! randomly timed kill rarely lands. Without the variable a point is one
 //! environment lookup.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The variable naming the point.
 pub const CRASH_AT: &str = "AURORABOOT_CRASH_AT";
@@ -19,7 +19,8 @@ pub const POINTS: &[&str] = &[
     "published",
 ];
 
-static REACHED: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
+/// Times the named point was reached (only that one is counted).
+static REACHED: AtomicUsize = AtomicUsize::new(0);
 
 /// Dies here if `AURORABOOT_CRASH_AT` says so.
 pub(crate) fn point(name: &str) {
@@ -31,21 +32,7 @@ pub(crate) fn point(name: &str) {
         Some((p, n)) => (p, n.parse().unwrap_or(1)),
         None => (&*wanted, 1),
     };
-    if point != name {
-        return;
-    }
-    let mut reached = REACHED.lock().unwrap_or_else(|e| e.into_inner());
-    let count = match reached.iter_mut().find(|(p, _)| p == name) {
-        Some((_, n)) => {
-            *n += 1;
-            *n
-        }
-        None => {
-            reached.push((name.to_string(), 1));
-            1
-        }
-    };
-    if count == nth {
+    if point == name && REACHED.fetch_add(1, Ordering::SeqCst) + 1 == nth {
         let _ =
             rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     }

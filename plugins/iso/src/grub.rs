@@ -22,26 +22,20 @@ pub const MAX_CMDLINE: usize = 2048;
 /// What GRUB puts for `$thor_options` at most (on that one machine).
 const THOR_OPTIONS: &str = "iommu.passthrough=1 rd.driver.blacklist=nouveau";
 
-/// The menu modes, the longest of which decides the longest line.
-const MODES: &[&str] = &[
-    "install-mode",
-    "",
-    "install-mode-interactive",
-    "kairos.remote_recovery_mode",
-    "kairos.boot_live_mode",
-];
+/// How every menu entry starts its kernel's command line.
+const LINUX: &str = "linux ($root)/boot/kernel ";
 
 impl Live<'_> {
     /// Refuses settings that make an entry's command line longer than the
-    /// kernel takes, naming the setting and the length.
+    /// kernel takes, naming the setting and the length: every `linux`
+    /// line of [`Live::config`] is measured, with `$thor_options` at its
+    /// longest.
     pub fn check(&self) -> Result<(), String> {
-        let longest = MODES
-            .iter()
-            .map(|mode| {
-                self.cmdline(mode)
-                    .replace("$thor_options", THOR_OPTIONS)
-                    .len()
-            })
+        let longest = self
+            .config()
+            .lines()
+            .filter_map(|line| line.trim_start().strip_prefix(LINUX))
+            .map(|args| args.replace("$thor_options", THOR_OPTIONS).len())
             .max()
             .unwrap_or(0);
         if longest < MAX_CMDLINE {
@@ -178,16 +172,29 @@ mod tests {
             .check()
             .is_ok()
         );
-        let edge = "y".repeat(1900);
+        // An extra that fits every plain entry but not the debug one (48
+        // bytes longer): the whole menu is measured.
+        let plain = Live {
+            console: "console=ttyS0",
+            extra: "",
+            x86: true,
+        }
+        .cmdline("kairos.remote_recovery_mode")
+        .replace("$thor_options", THOR_OPTIONS)
+        .len();
+        let edge = "y".repeat(MAX_CMDLINE - 1 - plain - 1 - 10);
+        let live = Live {
+            console: "console=ttyS0",
+            extra: &edge,
+            x86: true,
+        };
         assert!(
-            Live {
-                console: "console=ttyS0",
-                extra: &edge,
-                x86: true
-            }
-            .check()
-            .is_err()
+            live.cmdline("kairos.remote_recovery_mode")
+                .replace("$thor_options", THOR_OPTIONS)
+                .len()
+                < MAX_CMDLINE
         );
+        assert!(live.check().is_err());
     }
 
     #[test]
