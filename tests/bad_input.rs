@@ -272,3 +272,19 @@ fn kernel_symlink_leaving_the_rootfs_is_refused() {
         "{leftovers:?}"
     );
 }
+
+#[test]
+fn malformed_source_date_epoch_is_refused_before_any_work() {
+    let sb = Sandbox::new();
+    for bad in ["yesterday", "-5", "1.5"] {
+        sb.build_from(&fixture::rootfs())
+            .args(["--output", "raw-efi"])
+            .env("SOURCE_DATE_EPOCH", bad)
+            .run()
+            .failure()
+            .stderr_has(&format!(
+                "SOURCE_DATE_EPOCH='{bad}': not a whole number of seconds"
+            ));
+    }
+    assert!(!sb.state_dir().exists(), "state_dir was written");
+}

@@ -227,6 +227,9 @@ pub struct BuildRequest {
     pub cloud_config: String,
     /// The extracted root filesystem.
     pub rootfs: Dir,
+    /// The run's `SOURCE_DATE_EPOCH` (reproducible-builds.org), checked
+    /// by the host; see [`BuildRequest::build_time`].
+    pub source_date_epoch: Option<i64>,
     assets: Vec<(String, Dir)>,
     destinations: Vec<(String, OutputDir)>,
 }
@@ -238,6 +241,9 @@ impl BuildRequest {
             settings: Settings::from_wit(request.settings),
             cloud_config: request.cloud_config,
             rootfs: Dir(request.rootfs),
+            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
+                .ok()
+                .and_then(|v| v.parse().ok()),
             assets: request
                 .assets
                 .into_iter()
@@ -248,6 +254,17 @@ impl BuildRequest {
                 .into_iter()
                 .map(|(id, dir)| (id, OutputDir(dir)))
                 .collect(),
+        }
+    }
+
+    /// The time to stamp into artifacts (file system and volume times, archive
+    /// headers): `SOURCE_DATE_EPOCH` when the run sets one, else the rootfs
+    /// root's modification time. Never the clock: the same input and
+    /// configuration then give the same bytes.
+    pub fn build_time(&self) -> Result<i64, Error> {
+        match self.source_date_epoch {
+            Some(t) => Ok(t),
+            None => Ok(self.rootfs.stat(".")?.mtime),
         }
     }
 

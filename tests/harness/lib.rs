@@ -161,6 +161,7 @@ impl Sandbox {
             .env_remove("AURORABOOT_PLUGIN_PATH")
             .env_remove("AURORA_DEBUG")
             .env_remove("AURORABOOT_LOG")
+            .env_remove("SOURCE_DATE_EPOCH")
             .env("XDG_DATA_HOME", self.path("xdg-data"))
             .env(
                 "AURORABOOT_CACHE_DIR",

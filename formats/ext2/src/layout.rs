@@ -2,6 +2,7 @@
 //! lost+found 11), directories' blocks, then each file's data blocks with
 //! its indirect blocks, group by group past each group's metadata.
 
+use crate::footprint::{LOST_FOUND_BLOCKS, entry_len};
 use crate::{
     BLOCK, BLOCKS_PER_GROUP, BYTES_PER_INODE, Error, FIRST_INODE, INODE_SIZE, Kind, Layout,
     POINTERS, ROOT_INODE, Result, Special, Volume,
@@ -10,11 +11,10 @@ use crate::{
 const S_IFDIR: u16 = 0o040000;
 const S_IFREG: u16 = 0o100000;
 const S_IFLNK: u16 = 0o120000;
-const LOST_FOUND_BLOCKS: u64 = 4;
 
 /// Blocks of pointers a file of `n` data blocks needs (single, double,
 /// triple indirect trees, as `block_map` builds them).
-fn indirect_blocks(n: u64) -> u64 {
+pub(crate) fn indirect_blocks(n: u64) -> u64 {
     let mut rest = n.saturating_sub(12);
     let mut total = 0;
     for level in 1..=3u32 {
@@ -30,7 +30,7 @@ fn indirect_blocks(n: u64) -> u64 {
     total
 }
 
-struct Geometry {
+pub(crate) struct Geometry {
     blocks: u64,
     groups: u64,
     inodes_per_group: u64,
@@ -39,7 +39,7 @@ struct Geometry {
 }
 
 impl Geometry {
-    fn new(size: u64, inodes_needed: u64) -> Option<Geometry> {
+    pub(crate) fn new(size: u64, inodes_needed: u64) -> Option<Geometry> {
         let mut blocks = size / BLOCK;
         let inodes_per_block = BLOCK / INODE_SIZE;
         loop {
@@ -77,6 +77,13 @@ impl Geometry {
 
     fn overhead(&self) -> u64 {
         1 + self.gdt_blocks + 2 + self.table_blocks
+    }
+
+    /// Blocks left for data once every group's metadata is in place.
+    pub(crate) fn data_capacity(&self) -> u64 {
+        (0..self.groups)
+            .map(|g| self.group_blocks(g) - self.overhead())
+            .sum()
     }
 
     fn group_start(&self, g: u64) -> u64 {
@@ -117,11 +124,6 @@ impl Allocator<'_> {
     fn take_n(&mut self, n: u64) -> Option<Vec<u64>> {
         (0..n).map(|_| self.take()).collect()
     }
-}
-
-/// A directory entry's on-disk size for a name.
-fn entry_len(name_len: usize) -> usize {
-    (8 + name_len).div_ceil(4) * 4
 }
 
 /// Directory blocks from (inode, type, name) entries.
@@ -291,27 +293,10 @@ impl Volume {
         }
         let inodes_needed = u64::from(next_inode - 1);
 
-        let data_blocks_needed: u64 = self
-            .nodes
-            .iter()
-            .map(|n| match &n.kind {
-                Kind::File(s) => s.div_ceil(BLOCK) + indirect_blocks(s.div_ceil(BLOCK)),
-                Kind::Dir(c) => (c.len() as u64 + 3) * 264 / BLOCK + 1,
-                Kind::Symlink(t) if t.len() >= 60 => 1,
-                _ => 0,
-            })
-            .sum::<u64>()
-            + LOST_FOUND_BLOCKS;
-        let too_small = || {
-            let need = data_blocks_needed * BLOCK;
-            let groups = need.div_ceil(BLOCKS_PER_GROUP * BLOCK).max(1);
-            let min = need
-                + groups * (3 + (inodes_needed + 16) * INODE_SIZE / BLOCK / groups + 2) * BLOCK
-                + need / 16;
-            Error::TooSmall {
-                size,
-                min: min.div_ceil(1 << 20) << 20,
-            }
+        debug_assert_eq!(inodes_needed, self.inodes_needed());
+        let too_small = || Error::TooSmall {
+            size,
+            min: self.min_size(),
         };
         let geo = Geometry::new(size, inodes_needed).ok_or_else(too_small)?;
         let mut alloc = Allocator {
@@ -368,6 +353,7 @@ impl Volume {
                 entries.push((inode_of[c], file_type(&self.nodes[meta_of(c)].kind), name));
             }
             let blocks = directory_blocks(&entries);
+            debug_assert_eq!(blocks.len() as u64, self.dir_blocks(i));
             let numbers = alloc.take_n(blocks.len() as u64).ok_or_else(too_small)?;
             let (i_block, extra) =
                 block_map(&numbers, &mut alloc, &mut pieces).ok_or_else(too_small)?;

@@ -220,4 +220,5 @@ fn check(path: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+mod footprint;
 mod layout;

@@ -180,3 +180,26 @@ fn too_small_volumes_state_the_minimum() {
     assert!(v.add_symlink("l", "", META).is_err());
     assert!(Volume::new("X", [0; 16], DIR).layout(4096).is_err());
 }
+
+#[test]
+fn many_small_files_fit_the_minimum() {
+    // Regression (sizing bug): 100k one-byte files take a block, an inode
+    // and a directory entry each, ~430 MiB, not the 100 KB of their bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("fs.img");
+    let mut v = Volume::new("COS_SYSTEM", [3; 16], DIR);
+    let mut files = Vec::new();
+    for i in 0..100_000 {
+        let id = v
+            .add_file(&format!("d{:02}/f{i}", i % 100), 1, META)
+            .unwrap();
+        files.push((id, vec![b'x']));
+    }
+    let min = v.min_size();
+    assert!(min > 400 << 20 && min < 460 << 20, "{min}");
+    let err = v.layout(min - 4096).unwrap_err().to_string();
+    assert!(err.contains(&format!("at least {min} bytes")), "{err}");
+    write(&v, &files, min, &img);
+    fsck(&img);
+    assert_eq!(debugfs(&img, "cat /d42/f99942"), b"x");
+}

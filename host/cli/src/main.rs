@@ -4,6 +4,7 @@ mod builtins {
     include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 }
 mod cli;
+mod epoch;
 mod inputs;
 mod lock;
 mod netboot;

@@ -174,6 +174,7 @@ pub async fn run(
     wait_lock: bool,
 ) -> Result<crate::netboot::Serve> {
     let config = resolved.config()?;
+    let source_date_epoch = crate::epoch::from_env()?;
     let release_input = config.container_image.is_none() && config.release.is_complete();
     let mut outputs = if requested.is_empty() {
         default_outputs(&config)
@@ -261,6 +262,7 @@ pub async fn run(
             assets: assets.clone(),
             state_dir: config.state_dir.clone(),
             protected_names: discovery.protected_names(),
+            source_date_epoch,
         };
         let from = discovery
             .provider_entry(&ids[0])

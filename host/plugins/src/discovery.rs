@@ -512,7 +512,7 @@ async fn call_info(
     runtime: &Runtime,
     pre: &OutputPluginPre<crate::session::PluginState>,
 ) -> Result<RawInfo, String> {
-    let mut store = new_store(runtime, "plugin", &INFO_LIMITS, no_observer());
+    let mut store = new_store(runtime, "plugin", &INFO_LIMITS, no_observer(), &[]);
     let budget = store.data().budget.clone();
     let instance: OutputPlugin = pre
         .instantiate_async(&mut store)

@@ -58,6 +58,9 @@ pub struct BuildSpec {
     /// directories of every plugin's outputs (see
     /// [`crate::Discovery::protected_names`]).
     pub protected_names: Vec<String>,
+    /// `SOURCE_DATE_EPOCH`, handed to the plugin as its only environment
+    /// variable (the SDK's `source_date_epoch()`).
+    pub source_date_epoch: Option<i64>,
 }
 
 /// What a successful build left in the state directory: each artifact
@@ -103,11 +106,14 @@ impl PluginState {
         limits: &Limits,
         budget: Budget,
         observer: Arc<dyn BuildObserver>,
+        env: &[(&str, String)],
     ) -> Self {
         let plugin: Arc<str> = plugin.into();
-        // Deny by default: no preopened directories, no environment, no
-        // arguments, no network (the default socket check refuses all).
+        // Deny by default: no preopened directories, no arguments, no
+        // network (the default socket check refuses all), no environment
+        // but what the host chose to pass.
         let wasi = WasiCtx::builder()
+            .envs(env)
             .stdout(PluginStdio {
                 plugin: plugin.clone(),
                 stream: "stdout",
@@ -138,11 +144,12 @@ pub(crate) fn new_store(
     plugin: &str,
     limits: &Limits,
     observer: Arc<dyn BuildObserver>,
+    env: &[(&str, String)],
 ) -> Store<PluginState> {
     let budget = Budget::new(limits.timeout, runtime.cancel_flag());
     let mut store = Store::new(
         runtime.engine(),
-        PluginState::new(plugin, limits, budget.clone(), observer),
+        PluginState::new(plugin, limits, budget.clone(), observer, env),
     );
     store.limiter(|s| &mut s.limiter);
     // Every epoch tick the plugin yields to the executor, and once the
@@ -206,7 +213,12 @@ impl Runtime {
             Manifest::load(&state),
             spec.protected_names.clone(),
         )));
-        let mut store = new_store(self, &plugin.info.name, limits, observer);
+        let env: Vec<(&str, String)> = spec
+            .source_date_epoch
+            .map(|t| ("SOURCE_DATE_EPOCH", t.to_string()))
+            .into_iter()
+            .collect();
+        let mut store = new_store(self, &plugin.info.name, limits, observer, &env);
         let budget = store.data().budget.clone();
         let request = request(&mut store, plugin, spec, &state, &staging, limits).map_err(fail)?;
 

@@ -31,7 +31,7 @@ pub fn build(
     let root_meta = rootfs
         .stat(".")
         .map_err(|e| format!("reading the rootfs: {e}"))?;
-    let mtime = root_meta.mtime;
+    let mtime = request.source_date_epoch.unwrap_or(root_meta.mtime);
     let file_meta = Meta::new(0o644, mtime);
     let dir_meta = Meta::new(0o755, mtime);
     let arch = settings.get_str("arch").unwrap_or_else(|| "amd64".into());
@@ -176,7 +176,7 @@ pub fn build(
     let date = settings
         .get_bool("iso.include_date")
         .unwrap_or(false)
-        .then(today);
+        .then(|| date(request.source_date_epoch));
     let file_name = naming::file_name(&name, date.as_deref());
     let out = request
         .create_output(ISO_OUTPUT, &file_name)
@@ -276,12 +276,15 @@ pub fn overlay_tree(
     Ok(files)
 }
 
-/// Today's date (UTC) as `YYYYMMDD`, for `iso.include_date`.
-fn today() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+/// The date (UTC) of `SOURCE_DATE_EPOCH` or else today as `YYYYMMDD`, for
+/// `iso.include_date`.
+fn date(source_date_epoch: Option<i64>) -> String {
+    let now = source_date_epoch.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    });
     String::from_utf8_lossy(&auroraboot_iso9660::time::descriptor(now)[..8]).into_owned()
 }
 

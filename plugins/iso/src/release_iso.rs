@@ -82,6 +82,7 @@ pub fn build(request: &BuildRequest, release: &Release, out: &Output) -> Result<
         .map(|e| e.meta.mtime)
         .max()
         .unwrap_or(0);
+    let newest = request.source_date_epoch.unwrap_or(newest);
     let file_meta = Meta::new(0o644, newest);
 
     // Boot images: BIOS is a file of the tree; EFI may be an appended

@@ -36,14 +36,19 @@ pub const GRUB_RECOVERY_STUB: &str = "search --no-floppy --label --set=root COS_
 /// The rootfs's GRUB config the recovery partition boots with (required).
 pub const COS_GRUB_CFG: &str = "etc/cos/grub.cfg";
 
+/// The COS_SYSTEM files whose data comes from the rootfs, with their paths.
+type SystemFiles = Vec<(ext2::FileId, Rc<str>)>;
+
 /// The rootfs, walked once for every disk of the run.
 pub struct Rootfs<'a> {
     pub dir: &'a Dir,
     pub bootloader: Option<&'a Dir>,
-    root: Metadata,
-    entries: Vec<WalkEntry>,
-    /// Bytes of regular files (hard links once), upstream's source size.
-    bytes: u64,
+    /// Bytes of regular files (hard links once) and what the tree takes
+    /// as ext2: the sizes grow from both (see [`sizes::Source`]).
+    source: sizes::Source,
+    /// The rootfs as the COS_SYSTEM tree, and the files whose data goes in it.
+    system: ext2::Volume,
+    system_files: SystemFiles,
     /// `KAIROS_FLAVOR`, e.g. to pick `EFI/ubuntu`.
     flavor: String,
 }
@@ -63,22 +68,28 @@ impl<'a> Rootfs<'a> {
             .filter(|e| e.meta.nlink < 2 || seen.insert(e.meta.inode))
             .map(|e| e.meta.size)
             .sum();
+        let (system, system_files) = system_tree(&root, &entries)?;
+        let source = sizes::Source {
+            bytes,
+            footprint: system.min_size(),
+        };
         let flavor = release
             .get("KAIROS_FLAVOR")
             .or_else(|| release.get("FLAVOR"))
             .cloned()
             .unwrap_or_default();
         log::info(&format!(
-            "rootfs: {} entries, {} MiB of files",
+            "rootfs: {} entries, {} MiB of files, {} MiB as ext2",
             entries.len(),
-            bytes / sizes::MIB
+            bytes / sizes::MIB,
+            source.footprint.div_ceil(sizes::MIB)
         ));
         Ok(Rootfs {
             dir,
             bootloader,
-            root,
-            entries,
-            bytes,
+            source,
+            system,
+            system_files,
             flavor,
         })
     }
@@ -133,7 +144,7 @@ fn fs_uuid(label: &str) -> [u8; 16] {
 
 /// The whole disk's map.
 pub fn layout(rootfs: &Rootfs, spec: &Spec) -> Result<(Sorted<Ref>, Sizes), String> {
-    let sizes = sizes::compute(spec.firmware, rootfs.bytes, spec.requested)?;
+    let sizes = sizes::compute(spec.firmware, rootfs.source, spec.requested)?;
     let parts = partitions::plan(spec.firmware, &sizes);
     let mut map = DiskMap::new(sizes.disk);
     let whole = Place::at(0, sizes.disk);
@@ -390,13 +401,16 @@ fn recovery_partition(
     system_image(map, &image, rootfs)
 }
 
-/// COS_SYSTEM: the rootfs as an ext2 image.
-fn system_image(map: &mut DiskMap<Ref>, place: &Place, rootfs: &Rootfs) -> Result<(), String> {
-    let mut volume =
-        ext2::Volume::new(SYSTEM_LABEL, fs_uuid(SYSTEM_LABEL), ext2_meta(&rootfs.root));
-    let mut files: Vec<(ext2::FileId, Rc<str>)> = Vec::new();
+/// The COS_SYSTEM tree of the rootfs's entries, and the files whose data
+/// goes in it (hard links once).
+fn system_tree(
+    root: &Metadata,
+    entries: &[WalkEntry],
+) -> Result<(ext2::Volume, SystemFiles), String> {
+    let mut volume = ext2::Volume::new(SYSTEM_LABEL, fs_uuid(SYSTEM_LABEL), ext2_meta(root));
+    let mut files: SystemFiles = Vec::new();
     let mut links: HashMap<u64, ext2::FileId> = HashMap::new();
-    for e in &rootfs.entries {
+    for e in entries {
         let m = &e.meta;
         let em = ext2_meta(m);
         let path = e.path.as_str();
@@ -428,7 +442,12 @@ fn system_image(map: &mut DiskMap<Ref>, place: &Place, rootfs: &Rootfs) -> Resul
         };
         added.map_err(|e| format!("rootfs: {e}"))?;
     }
-    let layout = volume.layout(place.len()).map_err(|e| match e {
+    Ok((volume, files))
+}
+
+/// COS_SYSTEM: the rootfs as an ext2 image.
+fn system_image(map: &mut DiskMap<Ref>, place: &Place, rootfs: &Rootfs) -> Result<(), String> {
+    let layout = rootfs.system.layout(place.len()).map_err(|e| match e {
         ext2::Error::TooSmall { min, .. } => format!(
             "the recovery image ({SYSTEM_LABEL}, {} MiB) cannot hold the rootfs: at least {} MiB \
              are needed; set disk.recovery_image_size",
@@ -438,8 +457,8 @@ fn system_image(map: &mut DiskMap<Ref>, place: &Place, rootfs: &Rootfs) -> Resul
         other => format!("{SYSTEM_LABEL}: {other}"),
     })?;
     put_metadata(map, place, &layout)?;
-    for (id, path) in files {
-        put_file(map, place, &layout, id, &(Tree::Rootfs, path))?;
+    for (id, path) in &rootfs.system_files {
+        put_file(map, place, &layout, *id, &(Tree::Rootfs, path.clone()))?;
     }
     Ok(())
 }

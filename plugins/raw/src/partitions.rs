@@ -160,13 +160,13 @@ impl Seek for Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sizes::{MIB, Requested, compute};
+    use crate::sizes::{MIB, Requested, Source, compute};
     use auroraboot_gpt::gptman::GPT;
     use std::io::Cursor;
 
     #[test]
     fn upstream_layout_round_trips() {
-        let sizes = compute(Firmware::Efi, 0, Requested::default()).unwrap();
+        let sizes = compute(Firmware::Efi, Source::default(), Requested::default()).unwrap();
         let parts = plan(Firmware::Efi, &sizes);
         let pieces = tables(sizes.disk, &parts).unwrap();
         // Only the first and last sectors are written.
@@ -195,7 +195,7 @@ mod tests {
         );
         assert_eq!(&disk[510..512], &[0x55, 0xAA]);
         assert_eq!(disk[450], 0xEE);
-        let bios_sizes = compute(Firmware::Bios, 0, Requested::default()).unwrap();
+        let bios_sizes = compute(Firmware::Bios, Source::default(), Requested::default()).unwrap();
         let bios = plan(Firmware::Bios, &bios_sizes);
         assert_eq!(bios[0].attributes, 0b101);
         assert_eq!(bios[1].start, GAP + MIB);

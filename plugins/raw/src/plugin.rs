@@ -81,10 +81,7 @@ impl Plugin for Raw {
         )?;
         let bootloader = request.asset("bootloader");
         let rootfs = Rootfs::scan(&request.rootfs, bootloader, &release)?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = request.build_time().map_err(|e| format!("rootfs: {e}"))?;
         let spec = |firmware| Spec {
             firmware,
             requested,

@@ -1,6 +1,9 @@
 //! Partition and image sizes as upstream computes them
 //! (`rawDiskGeneration.go`), and the checks of `disk.size`,
-//! `disk.state_size` and `disk.recovery_image_size`.
+//! `disk.state_size` and `disk.recovery_image_size`. One departure: when
+//! the rootfs takes more as ext2 (a block, an inode and a directory entry
+//! per file) than upstream's byte count with its margin, the source size
+//! is that footprint, so 100k small files still fit their recovery image.
 
 pub const MIB: u64 = 1 << 20;
 /// Free space before the first partition and after the last (GPT).
@@ -41,14 +44,31 @@ pub struct Sizes {
     pub disk: u64,
 }
 
-/// Sizes for a rootfs of `rootfs_bytes` (regular files' sizes).
-pub fn compute(firmware: Firmware, rootfs_bytes: u64, req: Requested) -> Result<Sizes, String> {
-    let source_mib = rootfs_bytes.div_ceil(MIB) + SOURCE_MARGIN_MIB;
+/// What a rootfs takes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Source {
+    /// Regular files' sizes (hard links once): upstream's measure.
+    pub bytes: u64,
+    /// The smallest ext2 volume holding the tree
+    /// (`auroraboot_ext2::Volume::min_size`).
+    pub footprint: u64,
+}
+
+impl Source {
+    /// Upstream's source size, or the footprint where that is larger.
+    fn mib(&self) -> u64 {
+        (self.bytes.div_ceil(MIB) + SOURCE_MARGIN_MIB).max(self.footprint.div_ceil(MIB))
+    }
+}
+
+/// Sizes for a rootfs.
+pub fn compute(firmware: Firmware, source: Source, req: Requested) -> Result<Sizes, String> {
+    let source_mib = source.mib();
     let image_mib = match req.recovery_image {
         Some(mib) if mib < source_mib => {
             return Err(format!(
                 "disk.recovery_image_size: {mib} MiB is smaller than the rootfs ({source_mib} MiB \
-                 with upstream's margin); use at least {source_mib}"
+                 as ext2 or with upstream's margin); use at least {source_mib}"
             ));
         }
         Some(mib) => mib,
@@ -98,15 +118,23 @@ pub fn mib_setting(key: &str, value: Option<i64>) -> Result<Option<u64>, String>
 mod tests {
     use super::*;
 
+    /// A rootfs whose ext2 footprint is about its bytes (no small files).
+    fn bytes(n: u64) -> Source {
+        Source {
+            bytes: n,
+            footprint: n + n / 64,
+        }
+    }
+
     #[test]
     fn upstream_sizes() {
-        let s = compute(Firmware::Efi, 700 * MIB + 1, Requested::default()).unwrap();
+        let s = compute(Firmware::Efi, bytes(700 * MIB + 1), Requested::default()).unwrap();
         // 701 + 100 + 200
         assert_eq!(s.recovery_image, 1001 * MIB);
         assert_eq!(s.recovery_partition, (2002 + 150) * MIB);
         assert_eq!(s.state_mib, 2152 * 3 + 100);
         assert_eq!(s.disk, (1 + 64 + 64 + 2152 + 1) * MIB);
-        let b = compute(Firmware::Bios, 0, Requested::default()).unwrap();
+        let b = compute(Firmware::Bios, bytes(0), Requested::default()).unwrap();
         assert_eq!(b.disk, (1 + 1 + 64 + 750 + 1) * MIB);
     }
 
@@ -117,13 +145,13 @@ mod tests {
             state: Some(5000),
             recovery_image: Some(500),
         };
-        let s = compute(Firmware::Efi, 10 * MIB, req).unwrap();
+        let s = compute(Firmware::Efi, bytes(10 * MIB), req).unwrap();
         assert_eq!(s.disk, 4000 * MIB);
         assert_eq!(s.state_mib, 5000);
         assert_eq!(s.recovery_image, 500 * MIB);
         let small = compute(
             Firmware::Efi,
-            10 * MIB,
+            bytes(10 * MIB),
             Requested {
                 disk: Some(100),
                 ..Requested::default()
@@ -133,7 +161,7 @@ mod tests {
         assert!(small.contains("at least 900 MiB"), "{small}");
         let image = compute(
             Firmware::Efi,
-            10 * MIB,
+            bytes(10 * MIB),
             Requested {
                 recovery_image: Some(50),
                 ..Requested::default()
@@ -148,5 +176,27 @@ mod tests {
                 .contains("negative")
         );
         assert!(mib_setting("disk.size", Some(i64::MAX)).is_err());
+    }
+
+    #[test]
+    fn many_small_files_size_the_recovery_image_by_their_footprint() {
+        // Regression (sizing bug): 100k one-byte files, ~100 KB of bytes,
+        // take ~430 MiB as ext2; upstream's 100 + 200 MiB did not hold them.
+        let source = Source {
+            bytes: 100_000,
+            footprint: 430 * MIB,
+        };
+        let s = compute(Firmware::Efi, source, Requested::default()).unwrap();
+        assert_eq!(s.recovery_image, (430 + 200) * MIB);
+        let small = compute(
+            Firmware::Efi,
+            source,
+            Requested {
+                recovery_image: Some(300),
+                ..Requested::default()
+            },
+        )
+        .unwrap_err();
+        assert!(small.contains("use at least 430"), "{small}");
     }
 }
