@@ -543,6 +543,21 @@ fn raw_disk_is_reproducible() {
     assert!(written.contains("Feb 13 23:31:30 2009"), "{written}");
 }
 
+/// COS_SYSTEM of `disk`, taken out of its recovery partition into `dir`
+/// and passed by `e2fsck -fn`.
+fn checked_system_image(disk: &Path, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let recovery = partition(disk, 3, dir);
+    let image = dir.join("recovery.img");
+    debugfs(
+        &recovery,
+        &format!("dump /cOS/recovery.img {}", image.display()),
+    );
+    std::fs::remove_file(&recovery).unwrap();
+    output(Command::new("e2fsck").arg("-fn").arg(&image));
+    image
+}
+
 #[test]
 fn many_small_files_fit_the_default_recovery_image() {
     // Regression (sizing bug): "the recovery image (COS_SYSTEM, 326 MiB)
@@ -563,17 +578,8 @@ fn many_small_files_fit_the_default_recovery_image() {
         .run()
         .success()
         .stderr_has("MiB as ext2");
-    let raw = sb.state_dir().join(format!("{NAME}.raw"));
     let dir = sb.path("check");
-    std::fs::create_dir_all(&dir).unwrap();
-    let recovery = partition(&raw, 3, &dir);
-    let image = dir.join("recovery.img");
-    debugfs(
-        &recovery,
-        &format!("dump /cOS/recovery.img {}", image.display()),
-    );
-    std::fs::remove_file(&recovery).unwrap();
-    output(Command::new("e2fsck").arg("-fn").arg(&image));
+    let image = checked_system_image(&sb.state_dir().join(format!("{NAME}.raw")), &dir);
     assert_eq!(debugfs(&image, "cat /usr/share/many/d42/f999"), "x");
 }
 
@@ -597,16 +603,8 @@ fn the_system_image_holds_every_kind_of_entry() {
         .run()
         .success();
     // No kairos-release: upstream's plain name.
-    let raw = sb.state_dir().join("kairos.raw");
     let dir = sb.path("check");
-    std::fs::create_dir_all(&dir).unwrap();
-    let recovery = partition(&raw, 3, &dir);
-    let image = dir.join("recovery.img");
-    debugfs(
-        &recovery,
-        &format!("dump /cOS/recovery.img {}", image.display()),
-    );
-    output(Command::new("e2fsck").arg("-fn").arg(&image));
+    let image = checked_system_image(&sb.state_dir().join("kairos.raw"), &dir);
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     debugfs(&image, &format!("rdump / {}", out.display()));
