@@ -403,3 +403,18 @@ fn debug_lists_keys_nothing_uses() {
         .success()
         .stderr_has("keys no component uses (kept for templating): github.user");
 }
+
+#[test]
+fn keys_nothing_reads_are_warned_about() {
+    // `--set disk.partitions=true` built an ISO without a word.
+    let sb = Sandbox::new();
+    sb.auroraboot()
+        .args(["--set", "disk.partitions=true", "--set", "disk.eif=true"])
+        .args(["--set", "container_image=dir:///nonexistent-rootfs"])
+        .arg("--set")
+        .arg(format!("state_dir={}", sb.state_dir().display()))
+        .run()
+        .failure()
+        .stderr_has("disk.partitions (--set disk.partitions=true) is ignored: custom partition layouts are not implemented")
+        .stderr_has("disk.eif (--set disk.eif=true) is ignored: no such key");
+}

@@ -60,6 +60,9 @@ fn debug_unknown_keys(resolved: &auroraboot_config::Resolved, discovery: &Discov
         .active()
         .flat_map(|p| p.info.settings.clone())
         .collect();
+    for (key, source, why) in resolved.unread_keys() {
+        tracing::warn!("{key} ({source}) is ignored: {why} (see `auroraboot --help` for the keys)");
+    }
     let unknown = resolved.unknown_keys(&plugin_keys);
     if !unknown.is_empty() {
         tracing::debug!(

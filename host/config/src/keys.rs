@@ -241,6 +241,12 @@ pub const KEYS: &[KeySpec] = &[
         "netboot artifact prefix (does not name the ISO)",
     ),
     key(
+        "iso.squashfs_compression",
+        Kind::OneOf(&["gzip", "xz", "zstd", "none"]),
+        Some("gzip"),
+        "the ISO's squashfs codec (none: blocks stored)",
+    ),
+    key(
         "disk.efi",
         Kind::Bool,
         Some("false"),
@@ -318,6 +324,28 @@ pub const ALIASES: &[(&str, &str, bool)] = &[
     ("iso.data", "iso.overlay_iso", true),
     ("insecure", "allow-insecure-registries", false),
 ];
+
+/// Upstream keys this project does not implement yet, and what to do.
+pub const NOT_IMPLEMENTED: &[(&str, &str)] = &[
+    (
+        "disk.partitions",
+        "custom partition layouts are not implemented; the disk has upstream's default layout",
+    ),
+    ("disk.maas", "MAAS images are not implemented"),
+];
+
+/// Whether `key` is under a namespace of the table (`disk.*`, `iso.*`,
+/// `netboot.*`, `plugins.*`) without being one of its keys.
+pub fn unread(key: &str) -> Option<&'static str> {
+    if let Some((_, why)) = NOT_IMPLEMENTED.iter().find(|(k, _)| *k == key) {
+        return Some(why);
+    }
+    let (namespace, _) = key.split_once('.')?;
+    let described = KEYS
+        .iter()
+        .any(|k| k.key.split_once('.').is_some_and(|(n, _)| n == namespace));
+    (described && spec(key).is_none()).then_some("no such key")
+}
 
 pub fn spec(key: &str) -> Option<&'static KeySpec> {
     KEYS.iter().find(|k| k.key == key)

@@ -248,6 +248,15 @@ impl Resolved {
             .collect()
     }
 
+    /// Keys set under a namespace the host describes that nothing reads
+    /// (`disk.partitions`, a typo like `disk.eif`), with their source and why.
+    pub fn unread_keys(&self) -> Vec<(String, String, &'static str)> {
+        self.entries
+            .iter()
+            .filter_map(|(k, e)| keys::unread(k).map(|why| (k.clone(), e.source.to_string(), why)))
+            .collect()
+    }
+
     /// The merged configuration as YAML, each value annotated with its source.
     pub fn to_annotated_yaml(&self) -> String {
         let mut out = String::new();
@@ -394,7 +403,26 @@ mod tests {
         let back: serde_yaml::Value = serde_yaml::from_str(&y).unwrap();
         assert_eq!(back["disk"]["size"], serde_yaml::Value::from(100));
         assert_eq!(r.unknown_keys(&[]), vec!["github.user"]);
+        assert!(r.unread_keys().is_empty(), "{:?}", r.unread_keys());
         assert!(r.unknown_keys(&["github".into()]).is_empty());
         assert_eq!(r.settings_under(&["disk".into()]).len(), 5);
+    }
+
+    #[test]
+    fn keys_nothing_reads_are_reported_with_their_source() {
+        let sets = [
+            "disk.partitions=true".to_string(),
+            "disk.eif=true".into(),
+            "node.name=x".into(),
+            "iso.squashfs_compression=xz".into(),
+        ];
+        let r = resolve(None, &sets, None).unwrap();
+        let unread = r.unread_keys();
+        let keys: Vec<&str> = unread.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(keys, ["disk.eif", "disk.partitions"]);
+        assert_eq!(unread[1].1, "--set disk.partitions=true");
+        assert!(unread[1].2.contains("not implemented"), "{unread:?}");
+        let bad = resolve(None, &["iso.squashfs_compression=lz4".to_string()], None).unwrap();
+        assert!(bad.config().is_err());
     }
 }
