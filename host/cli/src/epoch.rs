@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 use std::ffi::OsStr;
 
-pub const VAR: &str = "SOURCE_DATE_EPOCH";
+use auroraboot_plugins::SOURCE_DATE_EPOCH as VAR;
 /// 9999-12-31T23:59:59Z, the last second an ISO 9660 date can hold.
 const LATEST: i64 = 253_402_300_799;
 

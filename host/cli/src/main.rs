@@ -55,7 +55,9 @@ async fn discover(common: &cli::Common) -> Result<(Runtime, Discovery)> {
     Ok((runtime, discovery))
 }
 
-fn debug_unknown_keys(resolved: &auroraboot_config::Resolved, discovery: &Discovery) {
+/// Warns about keys nothing reads; lists, at debug level, those kept only
+/// for templating.
+fn report_keys(resolved: &auroraboot_config::Resolved, discovery: &Discovery) {
     let plugin_keys: Vec<String> = discovery
         .active()
         .flat_map(|p| p.info.settings.clone())
@@ -126,7 +128,7 @@ async fn main_inner(cli: Cli) -> Result<()> {
         None => {
             let resolved = inputs::resolve(&cli.inputs).await?;
             let (runtime, discovery) = discover(&cli.common).await?;
-            debug_unknown_keys(&resolved, &discovery);
+            report_keys(&resolved, &discovery);
             // One listener for the whole run: a signal between the build and
             // the servers must not be lost.
             let signals = Signals::listen(runtime.cancel_flag());

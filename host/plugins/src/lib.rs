@@ -29,7 +29,9 @@ pub use discovery::{
 pub use engine::Runtime;
 pub use limits::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_OUTPUT, Limits};
 pub use manifest::{Artifact, MANIFEST};
-pub use session::{BuildObserver, BuildOutcome, BuildSpec, NamedTree, SettingValue};
+pub use session::{
+    BuildObserver, BuildOutcome, BuildSpec, NamedTree, SOURCE_DATE_EPOCH, SettingValue,
+};
 pub use staging::MAX_NAME;
 
 /// The contract version this host implements.

@@ -41,6 +41,10 @@ pub struct NamedTree {
     pub path: PathBuf,
 }
 
+/// The one environment variable a plugin may get: the build time
+/// (reproducible-builds.org/specs/source-date-epoch).
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
 /// Everything the host decided for one build call.
 #[derive(Debug, Clone)]
 pub struct BuildSpec {
@@ -58,8 +62,9 @@ pub struct BuildSpec {
     /// directories of every plugin's outputs (see
     /// [`crate::Discovery::protected_names`]).
     pub protected_names: Vec<String>,
-    /// `SOURCE_DATE_EPOCH`, handed to the plugin as its only environment
-    /// variable (the SDK's `source_date_epoch()`).
+    /// [`SOURCE_DATE_EPOCH`], handed to the plugin as its only environment
+    /// variable (the SDK's `BuildRequest::source_date_epoch` and
+    /// `build_time`).
     pub source_date_epoch: Option<i64>,
 }
 
@@ -215,7 +220,7 @@ impl Runtime {
         )));
         let env: Vec<(&str, String)> = spec
             .source_date_epoch
-            .map(|t| ("SOURCE_DATE_EPOCH", t.to_string()))
+            .map(|t| (SOURCE_DATE_EPOCH, t.to_string()))
             .into_iter()
             .collect();
         let mut store = new_store(self, &plugin.info.name, limits, observer, &env);

@@ -28,10 +28,9 @@ pub fn build(
 ) -> Result<String, String> {
     let settings = &request.settings;
     let rootfs = &request.rootfs;
-    let root_meta = rootfs
-        .stat(".")
+    let mtime = request
+        .build_time()
         .map_err(|e| format!("reading the rootfs: {e}"))?;
-    let mtime = request.source_date_epoch.unwrap_or(root_meta.mtime);
     let file_meta = Meta::new(0o644, mtime);
     let dir_meta = Meta::new(0o755, mtime);
     let arch = settings.get_str("arch").unwrap_or_else(|| "amd64".into());
