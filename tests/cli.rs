@@ -105,7 +105,7 @@ fn version_names_the_plugin_api() {
         .arg("version")
         .run()
         .success()
-        .stdout_has("plugin API 0.1.0");
+        .stdout_has("plugin API 0.2.0; also loads 0.1.0");
 }
 
 #[test]

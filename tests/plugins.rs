@@ -46,7 +46,7 @@ fn list_shows_active_shadowed_and_broken_plugins_without_failing() {
         [
             "rootfs-tarball",
             "0.1.0",
-            "0.1.0",
+            "0.2.0",
             "rootfs-tarball",
             "--plugin-dir"
         ],
@@ -65,11 +65,10 @@ fn list_shows_active_shadowed_and_broken_plugins_without_failing() {
     assert!(
         line("core-module.wasm").contains("broken: a core WebAssembly module, not a component")
     );
-    assert!(
-        line("wrong_api")
-            .contains("broken: built for plugin API 0.2.0; this auroraboot supports API 0.1.0")
-    );
-    assert!(line("no-exports").contains("broken: missing export auroraboot:plugin/plugin@0.1.0"));
+    assert!(line("wrong_api").contains(
+        "broken: built for plugin API 0.3.0; this auroraboot supports API 0.2.0 and 0.1.0"
+    ));
+    assert!(line("no-exports").contains("broken: missing export auroraboot:plugin/plugin@0.2.0"));
     assert!(!out.contains("README"), "non-.wasm files are not plugins");
 
     let json = sb
@@ -87,7 +86,11 @@ fn list_shows_active_shadowed_and_broken_plugins_without_failing() {
         .unwrap();
     assert_eq!(tarball["state"]["status"], "active");
     assert_eq!(tarball["info"]["outputs"][0]["id"], "rootfs-tarball");
-    assert_eq!(tarball["info"]["api_version"], "0.1.0");
+    assert_eq!(tarball["info"]["api_version"], "0.2.0");
+    assert_eq!(
+        tarball["info"]["settings"][0]["key"], "rootfs_tarball.mtime",
+        "{tarball}"
+    );
 }
 
 #[test]
@@ -109,7 +112,13 @@ fn user_plugin_dir_comes_last_and_inspect_describes_a_plugin() {
         .success();
     assert!(run.stdout.contains("status:   active"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("settings: rootfs_tarball"),
+        run.stdout.contains("settings: rootfs_tarball.*"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("rootfs_tarball.mtime         integer >= 0: clamp every mtime"),
         "{}",
         run.stdout
     );
@@ -124,6 +133,68 @@ fn user_plugin_dir_comes_last_and_inspect_describes_a_plugin() {
         .run()
         .failure()
         .stderr_has("no plugin named 'nope'");
+}
+
+/// A relative path from raw bytes (Linux names need not be UTF-8).
+fn non_utf8(bytes: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(bytes).into()
+}
+
+#[test]
+fn a_plugin_built_against_api_0_1_0_still_builds_its_output() {
+    let sb = Sandbox::new();
+    let rootfs = sb.path("rootfs");
+    std::fs::create_dir(&rootfs).unwrap();
+    sample_rootfs(&rootfs);
+    std::fs::write(rootfs.join("boot/vmlinuz-6.1.0-13-amd64"), b"kernel").unwrap();
+    std::fs::write(rootfs.join("boot/initrd.img-6.1.0-13-amd64"), b"initrd").unwrap();
+    let plugins = sb.plugin_dir("plugins", &["test-plugin-legacy"]);
+    let listed = sb
+        .auroraboot()
+        .args(["plugins", "list", "--plugin-dir"])
+        .arg(&plugins)
+        .run()
+        .success();
+    let line = listed
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("legacy "))
+        .unwrap_or_else(|| panic!("{}", listed.stdout));
+    assert_eq!(
+        line.split_whitespace().take(4).collect::<Vec<_>>(),
+        ["legacy", "0.1.0", "0.1.0", "legacy-boot"],
+        "{line}"
+    );
+    let build = || {
+        sb.auroraboot()
+            .arg("--plugin-dir")
+            .arg(&plugins)
+            .args(["--output", "legacy-boot", "--set", "legacy.greeting=hello"])
+            .arg("--set")
+            .arg(format!("container_image=dir://{}", rootfs.display()))
+            .arg("--set")
+            .arg(format!("state_dir={}", sb.path("state").display()))
+            .args([
+                "--set",
+                "disable_netboot=true",
+                "--set",
+                "disable_http_server=true",
+            ])
+            .run()
+    };
+    build().success();
+    let text = std::fs::read_to_string(sb.path("state/legacy/legacy.txt")).unwrap();
+    assert_eq!(
+        text,
+        "greeting=hello\nkernel=boot/vmlinuz-6.1.0-13-amd64\nkernel-size=6\n\
+         initrd=boot/initrd.img-6.1.0-13-amd64\nroot=bin,boot,etc,root,tmp,usr,var\n"
+    );
+    // 0.1.0 passes names as text: one that is not UTF-8 is a clear error.
+    std::fs::write(rootfs.join(non_utf8(b"caf\xe9")), b"").unwrap();
+    build()
+        .failure()
+        .stderr_has("rootfs: entry name 'caf\\xe9' is not UTF-8 (plugin API 0.1.0 passes text; 0.2.0 passes any name)");
 }
 
 /// `tar -tv` lines with the leading `./` GNU tar adds removed.
@@ -287,5 +358,19 @@ fn a_corrupt_compile_cache_is_rebuilt() {
         std::fs::read(&entries[0]).unwrap(),
         bytes,
         "the corrupt entry was replaced"
+    );
+}
+
+#[test]
+fn the_sdks_carry_the_contracts_they_build_against() {
+    let root = auroraboot_tests::workspace();
+    let read = |p: &str| std::fs::read(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert!(
+        read("sdk/wit/plugin.wit") == read("wit/v0.2.0/plugin.wit"),
+        "sdk/wit/plugin.wit must be a copy of wit/v0.2.0/plugin.wit"
+    );
+    assert!(
+        read("tests/plugins/sdk-v0.1.0/wit/plugin.wit") == read("wit/v0.1.0/plugin.wit"),
+        "the frozen 0.1.0 SDK must carry wit/v0.1.0/plugin.wit"
     );
 }

@@ -205,8 +205,10 @@ fn a_dropped_handle_cannot_be_used_again() {
 #[test]
 fn garbage_results_are_rejected() {
     let a = Attack::new();
-    a.refused("garbage-report", &[])
-        .stderr_has("reported file '../../etc/passwd' that it did not create");
+    a.refused("undeclared-role", &[])
+        .stderr_has("sandbox held: 'loot.txt': output 'undeclared-role' does not declare role netboot-kernel (it declares: none)");
+    a.refused("setuid-mode", &[])
+        .stderr_has("mode 0o4755 has bits the host does not grant");
     a.refused("no-output", &[])
         .stderr_has("reported success but created no file for output 'no-output'");
 }

@@ -141,6 +141,15 @@ fn quote(value: &str) -> String {
     }
 }
 
+/// The build's `/etc/kairos-release` as the host parsed it, else the
+/// rootfs's os-release (see [`read`]).
+pub fn of(request: &auroraboot_sdk::BuildRequest) -> HashMap<String, String> {
+    if request.kairos_release.is_empty() {
+        return read(&request.rootfs);
+    }
+    request.kairos_release.iter().cloned().collect()
+}
+
 /// `/etc/kairos-release`, else `/etc/os-release`, of a rootfs; empty when
 /// there is neither.
 pub fn read(rootfs: &auroraboot_sdk::Dir) -> HashMap<String, String> {

@@ -1,18 +1,23 @@
 //! # auroraboot-sdk: write an AuroraBoot output plugin
 //!
-//! An output plugin turns an extracted Kairos root filesystem into artifacts
-//! (an ISO, a disk image, a tarball...). It is a WebAssembly component built
-//! with `cargo build --target wasm32-wasip2` and runs sandboxed inside the
-//! `auroraboot` host: it sees only the handles it is given in a
-//! [`BuildRequest`], never host paths.
+//! An output plugin turns a Kairos root filesystem (or a Kairos release
+//! ISO) into artifacts (an ISO, a disk image, a netboot set, a tarball...).
+//! It is a WebAssembly component built with `cargo build --target
+//! wasm32-wasip2` and runs sandboxed inside the `auroraboot` host: it sees
+//! only the handles it is given in a [`BuildRequest`], never host paths.
 //!
-//! This crate hides the generated WIT bindings (`wit/v0.1.0`): implement
-//! [`Plugin`], add one [`register_plugin!`] line, and use the adapters
-//! [`FileReader`] (`Read + Seek`) and [`OutputWriter`] (`Write + Seek`) to run
-//! existing format crates unchanged.
+//! This crate hides the generated WIT bindings (plugin API 0.2.0, the WIT
+//! ships inside this crate): implement [`Plugin`], add one
+//! [`register_plugin!`] line, and use the adapters [`FileReader`]
+//! (`Read + Seek`) and [`OutputWriter`] (`Write + Seek`) to run existing
+//! format crates unchanged. A plugin declares everything the host does
+//! with it: its outputs, the [`Role`]s their artifacts play (e.g. the
+//! netboot kernel), what they build from, and a typed schema of its
+//! settings, which the host validates and documents.
 //!
 //! ```
-//! use auroraboot_sdk::{register_plugin, BuildRequest, OutputInfo, Plugin, PluginInfo, Report};
+//! use auroraboot_sdk::{register_plugin, BuildError, BuildRequest, Create, OutputInfo, Plugin,
+//!     PluginInfo, Report, Role, Setting};
 //! use std::io::Write;
 //!
 //! struct Hello;
@@ -20,15 +25,25 @@
 //! impl Plugin for Hello {
 //!     fn info() -> PluginInfo {
 //!         PluginInfo::new("hello", "0.1.0")
-//!             .output(OutputInfo::new("hello", "A file holding the cloud-config", "hello.txt"))
+//!             .output(
+//!                 OutputInfo::new("hello", "The kernel and a greeting", "hello.txt, vmlinuz")
+//!                     .in_directory("hello")
+//!                     .role(Role::NetbootKernel),
+//!             )
+//!             .setting(Setting::text("hello.greeting", "What hello.txt says").with_default("hi"))
 //!     }
 //!
-//!     fn build(request: BuildRequest) -> Result<Report, String> {
-//!         let out = request.create_output("hello", "hello.txt").map_err(|e| e.to_string())?;
+//!     fn build(request: BuildRequest) -> Result<Report, BuildError> {
+//!         // The kernel the host found in the rootfs, or why there is none.
+//!         let boot = request.boot.as_ref().map_err(|why| why.clone())?;
+//!         let kernel = request.create_output_with("hello", "vmlinuz", Create::new().role(Role::NetbootKernel))?;
+//!         kernel.copy_from(&boot.kernel.file, 0, 0, boot.kernel.file.size()?)?;
+//!         let greeting = request.settings.get_str("hello.greeting").unwrap_or_default();
+//!         let out = request.create_output("hello", "hello.txt")?;
 //!         let mut writer = out.writer();
-//!         writer.write_all(request.cloud_config.as_bytes()).map_err(|e| e.to_string())?;
-//!         writer.flush().map_err(|e| e.to_string())?;
-//!         Ok(Report::new(["hello.txt"], "hello.txt written"))
+//!         writeln!(writer, "{greeting} from {}", boot.kernel.path_lossy())?;
+//!         writer.flush()?;
+//!         Ok(Report::new("hello.txt and vmlinuz written"))
 //!     }
 //! }
 //!
@@ -45,7 +60,7 @@ pub use settings::{Settings, Value};
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/v0.1.0",
+        path: "wit",
         world: "output-plugin",
         pub_export_macro: true,
         export_macro_name: "__export_output_plugin",
@@ -56,21 +71,22 @@ pub mod bindings {
 use bindings::auroraboot::plugin::{codec as wit_codec, fs, host};
 use bindings::exports::auroraboot::plugin::plugin as wit_plugin;
 
-pub use fs::{DirEntry, EntryKind, ErrorCode, Metadata};
+pub use fs::{DirEntry, EntryKind, ErrorCode, Metadata, Role};
+pub use wit_plugin::InputKind;
 
 /// The contract version this SDK builds plugins for.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
 
 /// What a plugin implements. See the crate example.
 pub trait Plugin {
-    /// Describes the plugin: its name, version and the outputs it provides.
+    /// Describes the plugin: its name, version, outputs and settings.
     /// Must be cheap: the host calls it to list plugins.
     fn info() -> PluginInfo;
 
     /// Builds `request.outputs`. An `Err` is shown to the user (prefixed
     /// with the plugin and output names) and every output created in this
     /// call is discarded by the host.
-    fn build(request: BuildRequest) -> Result<Report, String>;
+    fn build(request: BuildRequest) -> Result<Report, BuildError>;
 }
 
 /// Registers `T: Plugin` as the component's exported plugin. Use it once,
@@ -111,11 +127,66 @@ pub mod __private {
     pub fn build<P: Plugin>(
         request: wit_plugin::BuildRequest,
     ) -> Result<wit_plugin::Report, String> {
-        let report = P::build(BuildRequest::from_wit(request))?;
+        let report = P::build(BuildRequest::from_wit(request)).map_err(|e| e.message)?;
         Ok(wit_plugin::Report {
-            files: report.files,
             summary: report.summary,
         })
+    }
+}
+
+/// Why a build failed: a message for the user. Every error a plugin meets
+/// converts into it, so `?` works in [`Plugin::build`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError {
+    pub message: String,
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for BuildError {
+    fn from(message: String) -> Self {
+        BuildError { message }
+    }
+}
+
+impl From<&str> for BuildError {
+    fn from(message: &str) -> Self {
+        BuildError {
+            message: message.to_string(),
+        }
+    }
+}
+
+impl From<Error> for BuildError {
+    fn from(e: Error) -> Self {
+        BuildError { message: e.message }
+    }
+}
+
+impl From<std::io::Error> for BuildError {
+    fn from(e: std::io::Error) -> Self {
+        BuildError {
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<std::fmt::Error> for BuildError {
+    fn from(e: std::fmt::Error) -> Self {
+        BuildError {
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The SDK's errors as plain messages, for helpers returning `String`.
+impl From<Error> for String {
+    fn from(e: Error) -> Self {
+        e.message
     }
 }
 
@@ -126,17 +197,29 @@ pub struct OutputInfo {
     pub description: String,
     pub file_name: String,
     pub directory: String,
+    /// Permission bits of its artifacts (default `0o644`).
+    pub mode: u32,
+    pub roles: Vec<Role>,
+    /// What it builds from (default: a rootfs).
+    pub inputs: Vec<InputKind>,
+    pub enabled_by: Vec<String>,
+    pub default: bool,
 }
 
 impl OutputInfo {
     /// An output `id` (what users pass to `--output`) writing `file_name`
-    /// directly in the state directory.
+    /// directly in the state directory, from a rootfs, mode `0o644`.
     pub fn new(id: &str, description: &str, file_name: &str) -> Self {
         OutputInfo {
             id: id.into(),
             description: description.into(),
             file_name: file_name.into(),
             directory: String::new(),
+            mode: 0o644,
+            roles: Vec::new(),
+            inputs: vec![InputKind::Rootfs],
+            enabled_by: Vec::new(),
+            default: false,
         }
     }
 
@@ -144,6 +227,139 @@ impl OutputInfo {
     pub fn in_directory(mut self, directory: &str) -> Self {
         self.directory = directory.into();
         self
+    }
+
+    /// The permission bits of its artifacts (at most `0o755`).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// A role its artifacts may play (each file claims it in [`Create`]).
+    pub fn role(mut self, role: Role) -> Self {
+        self.roles.push(role);
+        self
+    }
+
+    /// It also builds from `input` (outputs build from a rootfs by default).
+    pub fn accepts(mut self, input: InputKind) -> Self {
+        if !self.inputs.contains(&input) {
+            self.inputs.push(input);
+        }
+        self
+    }
+
+    /// It builds from `input` only.
+    pub fn only_from(mut self, input: InputKind) -> Self {
+        self.inputs = vec![input];
+        self
+    }
+
+    /// The boolean setting `key` (declared with [`PluginInfo::setting`])
+    /// selects it when no `--output` is given.
+    pub fn enabled_by(mut self, key: &str) -> Self {
+        self.enabled_by.push(key.into());
+        self
+    }
+
+    /// Built when no `--output` is given and no `enabled_by` setting is on.
+    pub fn default_output(mut self) -> Self {
+        self.default = true;
+        self
+    }
+
+    fn into_wit(self) -> wit_plugin::OutputInfo {
+        wit_plugin::OutputInfo {
+            id: self.id,
+            description: self.description,
+            file_name: self.file_name,
+            directory: self.directory,
+            mode: self.mode,
+            roles: self.roles,
+            inputs: self.inputs,
+            enabled_by: self.enabled_by,
+            default: self.default,
+        }
+    }
+}
+
+/// A setting a plugin reads: its key, type, default and one line of doc.
+/// The host validates the user's value against it before any work.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub key: String,
+    pub kind: SettingKind,
+    pub default: Option<Value>,
+    pub doc: String,
+}
+
+/// The type of a [`Setting`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingKind {
+    Boolean,
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    Text,
+    OneOf(Vec<String>),
+    /// A host directory, handed to the build as the asset named by the key
+    /// ([`BuildRequest::asset`]).
+    Directory,
+}
+
+impl Setting {
+    fn new(key: &str, kind: SettingKind, doc: &str) -> Self {
+        Setting {
+            key: key.into(),
+            kind,
+            default: None,
+            doc: doc.into(),
+        }
+    }
+
+    pub fn boolean(key: &str, doc: &str) -> Self {
+        Self::new(key, SettingKind::Boolean, doc)
+    }
+
+    pub fn integer(key: &str, min: i64, max: i64, doc: &str) -> Self {
+        Self::new(key, SettingKind::Integer { min, max }, doc)
+    }
+
+    pub fn text(key: &str, doc: &str) -> Self {
+        Self::new(key, SettingKind::Text, doc)
+    }
+
+    pub fn one_of(key: &str, values: &[&str], doc: &str) -> Self {
+        let values = values.iter().map(|v| v.to_string()).collect();
+        Self::new(key, SettingKind::OneOf(values), doc)
+    }
+
+    pub fn directory(key: &str, doc: &str) -> Self {
+        Self::new(key, SettingKind::Directory, doc)
+    }
+
+    /// The value the build gets when the user sets none.
+    pub fn with_default(mut self, value: impl Into<Value>) -> Self {
+        self.default = Some(value.into());
+        self
+    }
+
+    fn into_wit(self) -> wit_plugin::SettingInfo {
+        wit_plugin::SettingInfo {
+            key: self.key,
+            kind: match self.kind {
+                SettingKind::Boolean => wit_plugin::SettingKind::Boolean,
+                SettingKind::Integer { min, max } => {
+                    wit_plugin::SettingKind::Integer(wit_plugin::IntegerRange { min, max })
+                }
+                SettingKind::Text => wit_plugin::SettingKind::Text,
+                SettingKind::OneOf(values) => wit_plugin::SettingKind::OneOf(values),
+                SettingKind::Directory => wit_plugin::SettingKind::Directory,
+            },
+            default: self.default.map(Value::into_wit),
+            doc: self.doc,
+        }
     }
 }
 
@@ -153,7 +369,7 @@ pub struct PluginInfo {
     pub name: String,
     pub version: String,
     pub outputs: Vec<OutputInfo>,
-    pub settings: Vec<String>,
+    pub settings: Vec<Setting>,
 }
 
 impl PluginInfo {
@@ -171,9 +387,9 @@ impl PluginInfo {
         self
     }
 
-    /// Asks for the configuration subtree under `key` (e.g. `"iso"`).
-    pub fn setting(mut self, key: &str) -> Self {
-        self.settings.push(key.into());
+    /// Declares a setting the plugin reads (e.g. `iso.override_name`).
+    pub fn setting(mut self, setting: Setting) -> Self {
+        self.settings.push(setting);
         self
     }
 
@@ -182,38 +398,84 @@ impl PluginInfo {
             name: self.name,
             version: self.version,
             api_version: API_VERSION.into(),
-            outputs: self
-                .outputs
-                .into_iter()
-                .map(|o| wit_plugin::OutputInfo {
-                    id: o.id,
-                    description: o.description,
-                    file_name: o.file_name,
-                    directory: o.directory,
-                })
-                .collect(),
-            settings: self.settings,
+            outputs: self.outputs.into_iter().map(OutputInfo::into_wit).collect(),
+            settings: self.settings.into_iter().map(Setting::into_wit).collect(),
         }
     }
 }
 
-/// What a successful build made.
+/// What a successful build made: the line shown to the user (the host
+/// knows the files from [`OutputDir::create`]).
 #[derive(Debug, Clone)]
 pub struct Report {
-    pub files: Vec<String>,
     pub summary: String,
 }
 
 impl Report {
-    pub fn new<I, S>(files: I, summary: impl Into<String>) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
+    pub fn new(summary: impl Into<String>) -> Self {
         Report {
-            files: files.into_iter().map(Into::into).collect(),
             summary: summary.into(),
         }
+    }
+}
+
+/// A file the host found in the rootfs.
+pub struct BootFile {
+    /// Where it is in the rootfs (bytes: any Linux name), e.g.
+    /// `boot/vmlinuz-6.1.0-13-amd64`.
+    pub path: Vec<u8>,
+    pub file: File,
+}
+
+impl BootFile {
+    /// [`BootFile::path`] as text (invalid UTF-8 replaced), for messages.
+    pub fn path_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.path).into_owned()
+    }
+
+    /// [`BootFile::path`] as text, or an error naming it.
+    pub fn path_str(&self) -> Result<&str, Error> {
+        utf8(&self.path)
+    }
+}
+
+/// The rootfs's kernel and initrd.
+pub struct BootFiles {
+    pub kernel: BootFile,
+    pub initrd: BootFile,
+}
+
+/// The release ISO the input is (`release.*`), verified by the host.
+pub struct ReleaseIso {
+    /// Its file name, e.g. `kairos-ubuntu-24.04-standard-amd64-generic-v3.2.1.iso`.
+    pub name: String,
+    pub file: File,
+}
+
+/// How [`OutputDir::create_with`] creates an artifact.
+#[derive(Debug, Clone, Default)]
+pub struct Create {
+    mode: Option<u32>,
+    roles: Vec<Role>,
+}
+
+impl Create {
+    /// The output's declared mode, no roles.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Permission bits of this file (at most `0o755`), instead of the
+    /// output's declared mode.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// A role this file plays (declared by its output).
+    pub fn role(mut self, role: Role) -> Self {
+        self.roles.push(role);
+        self
     }
 }
 
@@ -221,12 +483,23 @@ impl Report {
 pub struct BuildRequest {
     /// The output ids to build (all declared in [`PluginInfo`]).
     pub outputs: Vec<String>,
-    /// The configuration under the keys the plugin asked for.
+    /// The declared settings the user set or that have a default, checked
+    /// by the host against their declaration.
     pub settings: Settings,
     /// The rendered cloud-config to embed ("" when none was given).
     pub cloud_config: String,
-    /// The extracted root filesystem.
+    /// The input root filesystem (empty when the input is a release ISO).
     pub rootfs: Dir,
+    /// The rootfs's kernel and initrd, or why there are none (a message
+    /// for the user: return it if the output needs them).
+    pub boot: Result<BootFiles, String>,
+    /// `/etc/kairos-release` of the rootfs, as `KEY`, value pairs in file
+    /// order (see [`BuildRequest::kairos_release_field`]).
+    pub kairos_release: Vec<(String, String)>,
+    /// The target architecture: `amd64` or `arm64`.
+    pub arch: String,
+    /// The input release ISO, when the input is one.
+    pub release_iso: Option<ReleaseIso>,
     /// The run's `SOURCE_DATE_EPOCH` (reproducible-builds.org), checked
     /// by the host; see [`BuildRequest::build_time`].
     pub source_date_epoch: Option<i64>,
@@ -236,14 +509,29 @@ pub struct BuildRequest {
 
 impl BuildRequest {
     fn from_wit(request: wit_plugin::BuildRequest) -> Self {
+        let boot_file = |b: wit_plugin::BootFile| BootFile {
+            path: b.path,
+            file: File(b.file),
+        };
         BuildRequest {
             outputs: request.outputs,
             settings: Settings::from_wit(request.settings),
             cloud_config: request.cloud_config,
             rootfs: Dir(request.rootfs),
-            source_date_epoch: std::env::var("SOURCE_DATE_EPOCH")
-                .ok()
-                .and_then(|v| v.parse().ok()),
+            boot: match request.boot {
+                wit_plugin::BootFiles::Found((kernel, initrd)) => Ok(BootFiles {
+                    kernel: boot_file(kernel),
+                    initrd: boot_file(initrd),
+                }),
+                wit_plugin::BootFiles::Missing(why) => Err(why),
+            },
+            kairos_release: request.kairos_release,
+            arch: request.arch,
+            release_iso: request.release_iso.map(|r| ReleaseIso {
+                name: r.name,
+                file: File(r.file),
+            }),
+            source_date_epoch: request.source_date_epoch,
             assets: request
                 .assets
                 .into_iter()
@@ -268,7 +556,16 @@ impl BuildRequest {
         }
     }
 
-    /// The extra tree called `name` (e.g. `iso-overlay`), if the host gave one.
+    /// A field of `/etc/kairos-release` (e.g. `KAIROS_VERSION`).
+    pub fn kairos_release_field(&self, key: &str) -> Option<&str> {
+        self.kairos_release
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The extra tree called `name`, if the host gave one: a `directory`
+    /// setting's by its key (e.g. `iso.overlay_iso`), or `bootloader`.
     pub fn asset(&self, name: &str) -> Option<&Dir> {
         self.assets.iter().find(|(n, _)| n == name).map(|(_, d)| d)
     }
@@ -289,6 +586,22 @@ impl BuildRequest {
     pub fn create_output(&self, id: &str, name: &str) -> Result<Output, Error> {
         self.destination(id)?.create(name)
     }
+
+    /// The same, with a mode or roles of its own.
+    pub fn create_output_with(&self, id: &str, name: &str, how: Create) -> Result<Output, Error> {
+        self.destination(id)?.create_with(name, how)
+    }
+}
+
+/// `bytes` as text, or an error naming them.
+fn utf8(bytes: &[u8]) -> Result<&str, Error> {
+    std::str::from_utf8(bytes).map_err(|_| Error {
+        code: ErrorCode::InvalidPath,
+        message: format!(
+            "'{}' is not UTF-8",
+            String::from_utf8_lossy(bytes).escape_debug()
+        ),
+    })
 }
 
 /// A failed host call.
@@ -327,6 +640,7 @@ impl From<Error> for std::io::Error {
             ErrorCode::AlreadyExists => K::AlreadyExists,
             ErrorCode::TooLarge => K::FileTooLarge,
             ErrorCode::Io => K::Other,
+            ErrorCode::InvalidArgument => K::InvalidInput,
         };
         std::io::Error::new(kind, e.message)
     }
@@ -337,30 +651,32 @@ pub fn max_read() -> u32 {
     fs::max_read()
 }
 
-/// A read-only directory handle.
+/// A read-only directory handle. Paths are relative, `/`-separated bytes:
+/// pass a `&str`, or the bytes of a [`DirEntry::name`] / [`WalkEntry::path`]
+/// to reach a name that is not UTF-8.
 pub struct Dir(fs::Dir);
 
 impl Dir {
-    /// Entries sorted by name, without `.` and `..`.
+    /// Entries sorted by name (bytes), without `.` and `..`.
     pub fn read_dir(&self) -> Result<Vec<DirEntry>, Error> {
         Ok(self.0.read_dir()?)
     }
 
-    /// `lstat` of a path relative to this directory.
-    pub fn stat(&self, path: &str) -> Result<Metadata, Error> {
-        Ok(self.0.stat(path)?)
+    /// `lstat` of a path relative to this directory (`"."`: itself).
+    pub fn stat(&self, path: impl AsRef<[u8]>) -> Result<Metadata, Error> {
+        Ok(self.0.stat(path.as_ref())?)
     }
 
-    pub fn open_dir(&self, path: &str) -> Result<Dir, Error> {
-        Ok(Dir(self.0.open_dir(path)?))
+    pub fn open_dir(&self, path: impl AsRef<[u8]>) -> Result<Dir, Error> {
+        Ok(Dir(self.0.open_dir(path.as_ref())?))
     }
 
-    pub fn open_file(&self, path: &str) -> Result<File, Error> {
-        Ok(File(self.0.open_file(path)?))
+    pub fn open_file(&self, path: impl AsRef<[u8]>) -> Result<File, Error> {
+        Ok(File(self.0.open_file(path.as_ref())?))
     }
 
     /// A whole file's bytes (for small files: configs, boot images).
-    pub fn read(&self, path: &str) -> Result<Vec<u8>, Error> {
+    pub fn read(&self, path: impl AsRef<[u8]>) -> Result<Vec<u8>, Error> {
         let file = self.open_file(path)?;
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut file.reader(), &mut bytes).map_err(|e| Error {
@@ -370,9 +686,9 @@ impl Dir {
         Ok(bytes)
     }
 
-    /// A symlink's target exactly as stored.
-    pub fn read_link(&self, path: &str) -> Result<String, Error> {
-        Ok(self.0.read_link(path)?)
+    /// A symlink's target exactly as stored (bytes).
+    pub fn read_link(&self, path: impl AsRef<[u8]>) -> Result<Vec<u8>, Error> {
+        Ok(self.0.read_link(path.as_ref())?)
     }
 
     /// Every entry below this directory, depth first, parents before
@@ -383,15 +699,16 @@ impl Dir {
     pub fn walk(&self) -> Result<Vec<WalkEntry>, Error> {
         let mut out = Vec::new();
         // Each level: its handle, its path prefix, its children still to do.
-        let mut stack: Vec<(Option<Dir>, String, std::vec::IntoIter<DirEntry>)> =
-            vec![(None, String::new(), self.read_dir()?.into_iter())];
+        let mut stack: Vec<(Option<Dir>, Vec<u8>, std::vec::IntoIter<DirEntry>)> =
+            vec![(None, Vec::new(), self.read_dir()?.into_iter())];
         while let Some(depth) = stack.len().checked_sub(1) {
             let (dir, prefix, children) = &mut stack[depth];
             let Some(child) = children.next() else {
                 stack.pop();
                 continue;
             };
-            let path = format!("{prefix}{}", child.name);
+            let mut path = prefix.clone();
+            path.extend_from_slice(&child.name);
             let link_target = match child.meta.kind {
                 EntryKind::Symlink => Some(self.read_link(&path)?),
                 _ => None,
@@ -410,15 +727,28 @@ impl Dir {
                     code: ErrorCode::TooLarge,
                     message: format!(
                         "the tree is nested more than {MAX_DEPTH} directories deep at '{}'",
-                        cut(&path, 200)
+                        cut(&String::from_utf8_lossy(&path), 200)
                     ),
                 });
             }
             let opened = dir.as_ref().unwrap_or(self).open_dir(&child.name)?;
             let children = opened.read_dir()?.into_iter();
-            stack.push((Some(opened), format!("{path}/"), children));
+            path.push(b'/');
+            stack.push((Some(opened), path, children));
         }
         Ok(out)
+    }
+}
+
+impl DirEntry {
+    /// The name as text, or an error naming it.
+    pub fn name_str(&self) -> Result<&str, Error> {
+        utf8(&self.name)
+    }
+
+    /// The name as text with invalid UTF-8 replaced (for messages).
+    pub fn name_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.name).into_owned()
     }
 }
 
@@ -444,11 +774,28 @@ fn cut(text: &str, max: usize) -> String {
 /// One entry of [`Dir::walk`].
 #[derive(Debug, Clone)]
 pub struct WalkEntry {
-    /// `/`-separated, relative to the walked directory.
-    pub path: String,
+    /// `/`-separated bytes, relative to the walked directory.
+    pub path: Vec<u8>,
     pub meta: Metadata,
-    /// A symlink's target.
-    pub link_target: Option<String>,
+    /// A symlink's target (bytes).
+    pub link_target: Option<Vec<u8>>,
+}
+
+impl WalkEntry {
+    /// The path as text, or an error naming it.
+    pub fn path_str(&self) -> Result<&str, Error> {
+        utf8(&self.path)
+    }
+
+    /// The path as text with invalid UTF-8 replaced (for messages).
+    pub fn path_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.path).into_owned()
+    }
+
+    /// The symlink target as text, or an error naming it.
+    pub fn link_target_str(&self) -> Result<Option<&str>, Error> {
+        self.link_target.as_deref().map(utf8).transpose()
+    }
 }
 
 /// A read-only file handle.
@@ -490,9 +837,19 @@ impl Metadata {
 pub struct OutputDir(fs::OutputDir);
 
 impl OutputDir {
-    /// Creates the artifact `name` (a plain file name).
+    /// Creates the artifact `name` (a plain file name) with its output's
+    /// declared mode and no roles.
     pub fn create(&self, name: &str) -> Result<Output, Error> {
-        Ok(Output(self.0.create(name)?))
+        self.create_with(name, Create::new())
+    }
+
+    /// Creates the artifact `name` with a mode or roles of its own.
+    pub fn create_with(&self, name: &str, how: Create) -> Result<Output, Error> {
+        let options = fs::CreateOptions {
+            mode: how.mode,
+            roles: how.roles,
+        };
+        Ok(Output(self.0.create(name, &options)?))
     }
 }
 

@@ -10,6 +10,40 @@ pub enum Value {
     Text(String),
 }
 
+impl Value {
+    pub(crate) fn into_wit(self) -> SettingValue {
+        match self {
+            Value::Bool(b) => SettingValue::Boolean(b),
+            Value::Int(i) => SettingValue::Integer(i),
+            Value::Text(t) => SettingValue::Text(t),
+        }
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(t: &str) -> Self {
+        Value::Text(t.into())
+    }
+}
+
+impl From<String> for Value {
+    fn from(t: String) -> Self {
+        Value::Text(t)
+    }
+}
+
 /// The settings of a build, by dotted key (`iso.override_name`).
 #[derive(Debug, Clone, Default)]
 pub struct Settings(Vec<(String, Value)>);

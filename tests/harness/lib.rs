@@ -43,6 +43,7 @@ pub const WASM_CRATES: &[&str] = &[
     "test-plugin-squatter",
     "test-plugin-bad-version",
     "test-plugin-slow-info",
+    "test-plugin-legacy",
 ];
 
 /// Path of the component built from workspace crate `name`.

@@ -7,15 +7,19 @@
 //! (like `SOURCE_DATE_EPOCH`), making the archive byte-for-byte reproducible
 //! across rebuilds of the same tree.
 //!
-//! It depends only on `auroraboot-sdk` (and through it on `wit/`), never on
+//! Names are text here: the `tar` crate takes `Path`s, which on wasm32-wasip2
+//! can only be made from UTF-8, so a name that is not UTF-8 is an error
+//! naming it (the SDK hands such names over as bytes).
+//!
+//! It depends only on `auroraboot-sdk` (which carries the WIT), never on
 //! the host: this is what a plugin outside this repository looks like. The
 //! gzip stream is made of 1 MiB members compressed by the host's `codec`
 //! service on all cores; a multi-member gzip file is ordinary gzip to every
 //! reader.
 
 use auroraboot_sdk::{
-    BuildRequest, Dir, EntryKind, Metadata, OutputInfo, OutputWriter, Plugin, PluginInfo, Report,
-    codec, log, progress, register_plugin,
+    BuildError, BuildRequest, Dir, EntryKind, Metadata, OutputInfo, OutputWriter, Plugin,
+    PluginInfo, Report, Setting, codec, log, progress, register_plugin,
 };
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -36,10 +40,15 @@ impl Plugin for RootfsTarball {
                 )
                 .in_directory("rootfs-tarball"),
             )
-            .setting("rootfs_tarball")
+            .setting(Setting::integer(
+                "rootfs_tarball.mtime",
+                0,
+                i64::MAX,
+                "clamp every mtime to this many seconds since the epoch (reproducible archives)",
+            ))
     }
 
-    fn build(request: BuildRequest) -> Result<Report, String> {
+    fn build(request: BuildRequest) -> Result<Report, BuildError> {
         let clamp_mtime = match request.settings.get("rootfs_tarball.mtime") {
             None => None,
             Some(_) => Some(
@@ -125,6 +134,8 @@ impl Plugin for RootfsTarball {
                         .rootfs
                         .read_link(path)
                         .map_err(|e| format!("{path}: {e}"))?;
+                    let target = String::from_utf8(target)
+                        .map_err(|_| format!("{path}: the link target is not UTF-8"))?;
                     header.set_entry_type(tar::EntryType::Symlink);
                     tar.append_link(&mut header, &name, target)
                 }
@@ -161,10 +172,10 @@ impl Plugin for RootfsTarball {
                 "skipped {skipped_sockets} sockets (tar cannot hold them)"
             ));
         }
-        Ok(Report::new(
-            [FILE_NAME],
-            format!("{FILE_NAME}: {} entries, {size} bytes", entries.len()),
-        ))
+        Ok(Report::new(format!(
+            "{FILE_NAME}: {} entries, {size} bytes",
+            entries.len()
+        )))
     }
 }
 
@@ -183,7 +194,7 @@ fn walk_into(
     entries: &mut Vec<(String, Metadata)>,
 ) -> Result<(), auroraboot_sdk::Error> {
     for entry in dir.read_dir()? {
-        let path = format!("{prefix}{}", entry.name);
+        let path = format!("{prefix}{}", entry.name_str()?);
         let is_dir = entry.meta.kind == EntryKind::Directory;
         entries.push((path.clone(), entry.meta));
         if is_dir {

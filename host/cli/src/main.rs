@@ -60,7 +60,7 @@ async fn discover(common: &cli::Common) -> Result<(Runtime, Discovery)> {
 fn report_keys(resolved: &auroraboot_config::Resolved, discovery: &Discovery) {
     let plugin_keys: Vec<String> = discovery
         .active()
-        .flat_map(|p| p.info.settings.clone())
+        .flat_map(|p| p.info.namespaces.clone())
         .collect();
     for (key, source, why) in resolved.unread_keys() {
         tracing::warn!("{key} ({source}) is ignored: {why} (see `auroraboot --help` for the keys)");
@@ -78,9 +78,10 @@ async fn main_inner(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Version) => {
             println!(
-                "auroraboot {} (plugin API {})",
+                "auroraboot {} (plugin API {}; also loads {})",
                 env!("CARGO_PKG_VERSION"),
-                auroraboot_plugins::API_VERSION
+                auroraboot_plugins::API_VERSION,
+                auroraboot_plugins::LEGACY_API_VERSION
             );
             Ok(())
         }

@@ -137,12 +137,24 @@ pub fn inspect(discovery: &Discovery, name: &str) -> Result<()> {
             println!("api:      {}", info.api_version);
             println!(
                 "settings: {}",
-                if info.settings.is_empty() {
+                if info.namespaces.is_empty() {
                     "-".to_string()
                 } else {
-                    info.settings.join(", ")
+                    info.namespaces
+                        .iter()
+                        .map(|n| format!("{n}.*"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             );
+            for s in &info.settings {
+                let default = s
+                    .default
+                    .as_ref()
+                    .map(|d| format!(" (default {d})"))
+                    .unwrap_or_default();
+                println!("  {:28} {}{default}: {}", s.key, s.kind, s.doc);
+            }
             println!("outputs:");
             for o in &info.outputs {
                 let dir = if o.directory.is_empty() {

@@ -6,9 +6,9 @@ use crate::lock::{Mode, StateLock};
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
 use auroraboot_config::{Config, Resolved, Scalar};
-use auroraboot_oci::BootFiles;
 use auroraboot_plugins::{
-    BuildSpec, Discovery, Limits, LoadedPlugin, NamedTree, PluginInfo, Runtime, SettingValue,
+    BootPaths, BuildSpec, Discovery, InputKind, Inputs, Limits, LoadedPlugin, NamedTree,
+    PluginInfo, Runtime, SettingKind, SettingValue,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,50 +81,65 @@ fn setting_value(value: Scalar) -> SettingValue {
     }
 }
 
-/// The configuration under the keys a plugin declared. A plugin asking for
-/// `rootfs` also gets `rootfs.kernel` / `rootfs.initrd` (found in /boot,
-/// relative to the rootfs) unless the user set them, or `rootfs.missing`
-/// saying what was looked for; `boot` is `None` when there is no rootfs
-/// (a release ISO).
-fn plugin_settings(
-    resolved: &Resolved,
-    info: &PluginInfo,
-    boot: Option<&Result<BootFiles, String>>,
-) -> Result<Vec<(String, SettingValue)>> {
-    let mut settings: Vec<(String, SettingValue)> = resolved
-        .settings_under(&info.settings)
-        .into_iter()
-        .map(|(k, v)| (k, setting_value(v)))
-        .collect();
-    if let Some(boot) = boot
-        && info.settings.iter().any(|s| s == "rootfs")
-    {
-        match boot {
-            Ok(boot) => {
-                for (key, value) in [
-                    ("rootfs.kernel", &boot.kernel),
-                    ("rootfs.initrd", &boot.initrd),
-                ] {
-                    if !settings.iter().any(|(k, _)| k == key) {
-                        settings.push((key.to_string(), SettingValue::Text(value.clone())));
-                    }
-                }
-            }
-            // Not every output needs them: the plugin reports this if it does.
-            Err(e) => settings.push(("rootfs.missing".into(), SettingValue::Text(e.clone()))),
+/// What a plugin reads of the configuration: a 0.2.0 plugin its declared
+/// settings (the user's value, checked against the declaration, else the
+/// default; `directory` settings travel as assets), a 0.1.0 plugin every
+/// key under its namespaces.
+fn plugin_settings(resolved: &Resolved, info: &PluginInfo) -> Result<Vec<(String, SettingValue)>> {
+    if info.is_legacy() {
+        return Ok(resolved
+            .settings_under(&info.namespaces)
+            .into_iter()
+            .map(|(k, v)| (k, setting_value(v)))
+            .collect());
+    }
+    let mut settings = Vec::new();
+    for declared in &info.settings {
+        if declared.kind == SettingKind::Directory {
+            continue;
         }
+        let value = match resolved.get(&declared.key) {
+            Some(entry) => {
+                let value = setting_value(entry.value.clone());
+                let shown = value.to_string();
+                declared.accept(value).map_err(|why| {
+                    anyhow::anyhow!(
+                        "{}: {shown} ({}) {why} (declared by plugin {})",
+                        declared.key,
+                        entry.source,
+                        info.name
+                    )
+                })?
+            }
+            None => match &declared.default {
+                Some(default) => default.clone(),
+                None => continue,
+            },
+        };
+        settings.push((declared.key.clone(), value));
     }
     Ok(settings)
 }
 
-/// Optional trees given to plugins, from the configuration.
-fn assets(resolved: &Resolved) -> Result<Vec<NamedTree>> {
+/// The read-only trees a plugin gets: the directories of its `directory`
+/// settings, named by key (a 0.1.0 plugin: the trees 0.1.0 passed, by
+/// their 0.1.0 names), and the bootloader directory when it exists.
+fn plugin_assets(resolved: &Resolved, info: &PluginInfo) -> Result<Vec<NamedTree>> {
+    let named: Vec<(String, String)> = if info.is_legacy() {
+        auroraboot_plugins::legacy_assets()
+            .iter()
+            .map(|(key, name)| (key.to_string(), name.to_string()))
+            .collect()
+    } else {
+        info.settings
+            .iter()
+            .filter(|s| s.kind == SettingKind::Directory)
+            .map(|s| (s.key.clone(), s.key.clone()))
+            .collect()
+    };
     let mut trees = Vec::new();
-    for (key, name) in [
-        ("iso.overlay_iso", "iso-overlay"),
-        ("iso.overlay_rootfs", "rootfs-overlay"),
-    ] {
-        if let Some(entry) = resolved.get(key) {
+    for (key, name) in named {
+        if let Some(entry) = resolved.get(&key) {
             let path = PathBuf::from(entry.value.as_text());
             if !path.is_dir() {
                 bail!(
@@ -133,10 +148,7 @@ fn assets(resolved: &Resolved) -> Result<Vec<NamedTree>> {
                     entry.source
                 );
             }
-            trees.push(NamedTree {
-                name: name.into(),
-                path,
-            });
+            trees.push(NamedTree { name, path });
         }
     }
     // The bootloader directory is optional: plugins say what they miss.
@@ -192,15 +204,25 @@ pub async fn run(
     }
     let groups = plan(discovery, &outputs)?;
     let progress = Arc::new(Progress::new());
-    let mut assets = assets(resolved)?;
+    let mut assets = Vec::new();
+    for (plugin, _) in &groups {
+        assets.push(plugin_assets(resolved, &plugin.info)?);
+    }
     // A release ISO carries no rootfs: its plugins get an empty one and the
     // ISO itself as the `release-iso` asset.
     if release_input {
         for (plugin, ids) in &groups {
-            if !plugin.info.settings.iter().any(|s| s == "release") {
+            let refused: Vec<&str> = plugin
+                .info
+                .outputs
+                .iter()
+                .filter(|o| ids.contains(&o.id) && !o.accepts(InputKind::ReleaseIso))
+                .map(|o| o.id.as_str())
+                .collect();
+            if !refused.is_empty() {
                 bail!(
                     "{} cannot be built from a release ISO (as with the reference tool): set container_image",
-                    ids.join(", ")
+                    refused.join(", ")
                 );
             }
         }
@@ -216,10 +238,6 @@ pub async fn run(
     let empty_rootfs;
     let (rootfs, boot) = match &release {
         Some(iso) => {
-            assets.push(NamedTree {
-                name: "release-iso".into(),
-                path: iso.parent().expect("downloads directory").to_path_buf(),
-            });
             if !config.disable_netboot {
                 crate::release::extract_netboot(iso, &config.state_dir.join("netboot"))?;
             }
@@ -236,6 +254,19 @@ pub async fn run(
             (rootfs.path, Some(boot.map_err(|e| e.to_string())))
         }
     };
+    let inputs = Inputs {
+        boot: match &boot {
+            Some(Ok(b)) => Ok(BootPaths {
+                kernel: b.kernel.clone().into(),
+                initrd: b.initrd.clone().into(),
+            }),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err("the input is a release ISO, which has no rootfs kernel".into()),
+        },
+        kairos_release: auroraboot_oci::kairos_release(&rootfs),
+        arch: crate::source::arch(&config),
+        release_iso: release.clone(),
+    };
 
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating state_dir {}", config.state_dir.display()))?;
@@ -248,18 +279,14 @@ pub async fn run(
         .with_context(|| format!("writing {}", config_yaml.display()))?;
 
     let limits = limits(&config);
-    for (plugin, ids) in groups {
-        let mut settings = plugin_settings(resolved, &plugin.info, boot.as_ref())?;
-        if let Some(iso) = &release {
-            let name = iso.file_name().expect("a file name").to_string_lossy();
-            settings.push(("release.iso".into(), SettingValue::Text(name.into_owned())));
-        }
+    for ((plugin, ids), assets) in groups.into_iter().zip(assets) {
         let spec = BuildSpec {
             outputs: ids.clone(),
-            settings,
+            settings: plugin_settings(resolved, &plugin.info)?,
             cloud_config: cloud_config.clone(),
             rootfs: rootfs.clone(),
-            assets: assets.clone(),
+            inputs: inputs.clone(),
+            assets,
             state_dir: config.state_dir.clone(),
             protected_names: discovery.protected_names(),
             source_date_epoch,

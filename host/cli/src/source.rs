@@ -26,7 +26,7 @@ pub struct Rootfs {
 }
 
 /// The image platform: `arch`, else the host's.
-fn arch(config: &Config) -> String {
+pub fn arch(config: &Config) -> String {
     config.arch.clone().unwrap_or_else(|| {
         match std::env::consts::ARCH {
             "x86_64" => "amd64",

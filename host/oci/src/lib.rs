@@ -9,6 +9,7 @@ pub mod docker;
 mod extract;
 mod image;
 mod registry;
+mod release;
 mod tree;
 mod verify;
 
@@ -16,4 +17,5 @@ pub use boot::{BootFiles, find_boot_files, resolve_in_root};
 pub use extract::{ExtractError, ExtractOptions, ExtractStats, LayerApplier};
 pub use image::{ImageError, LocalImage, extract_rootfs_tarball};
 pub use registry::{PullError, PullOptions, Pulled, parse_reference, pull};
+pub use release::kairos_release;
 pub use tree::tree_digest;

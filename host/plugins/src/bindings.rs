@@ -1,14 +1,34 @@
-//! Host-side bindings generated from `wit/v0.1.0`; resources map to the
-//! capability types in `capabilities`.
+//! Host-side bindings generated from each contract version the host loads:
+//! `wit/v0.2.0` (current) and `wit/v0.1.0` (frozen; adapted in `legacy`).
+//! Both map their resources to the same capability types in
+//! `capabilities`, so a handle means the same thing in either version.
 
-wasmtime::component::bindgen!({
-    path: "../../wit/v0.1.0",
-    world: "output-plugin",
-    exports: { default: async },
-    with: {
-        "auroraboot:plugin/fs.dir": crate::capabilities::DirHandle,
-        "auroraboot:plugin/fs.file": crate::capabilities::FileHandle,
-        "auroraboot:plugin/fs.output": crate::capabilities::OutputHandle,
-        "auroraboot:plugin/fs.output-dir": crate::capabilities::OutputDirHandle,
-    },
-});
+/// The current contract, `auroraboot:plugin@0.2.0`.
+pub mod v2 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/v0.2.0",
+        world: "output-plugin",
+        exports: { default: async },
+        with: {
+            "auroraboot:plugin/fs.dir": crate::capabilities::DirHandle,
+            "auroraboot:plugin/fs.file": crate::capabilities::FileHandle,
+            "auroraboot:plugin/fs.output": crate::capabilities::OutputHandle,
+            "auroraboot:plugin/fs.output-dir": crate::capabilities::OutputDirHandle,
+        },
+    });
+}
+
+/// The first contract, `auroraboot:plugin@0.1.0`.
+pub mod v1 {
+    wasmtime::component::bindgen!({
+        path: "../../wit/v0.1.0",
+        world: "output-plugin",
+        exports: { default: async },
+        with: {
+            "auroraboot:plugin/fs.dir": crate::capabilities::DirHandle,
+            "auroraboot:plugin/fs.file": crate::capabilities::FileHandle,
+            "auroraboot:plugin/fs.output": crate::capabilities::OutputHandle,
+            "auroraboot:plugin/fs.output-dir": crate::capabilities::OutputDirHandle,
+        },
+    });
+}

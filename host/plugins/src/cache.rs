@@ -11,7 +11,7 @@
 //! trap, a time-out), keyed the same way plus the contract version: a
 //! plugin whose `info()` loops costs its time limit once, not every run.
 
-use crate::discovery::RawInfo;
+use crate::info::RawInfo;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -66,14 +66,17 @@ impl ComponentCache {
     }
 }
 
+/// The layout of cached `info()` answers ([`RawInfo`]): a new layout
+/// ignores the old entries.
+const INFO_FORMAT: u32 = 2;
+
 impl ComponentCache {
     fn info_path(&self, wasm: &[u8]) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
         let digest = hex::encode(Sha256::digest(wasm));
         Some(dir.join(format!(
-            "{digest}-{}-api{}.info.json",
+            "{digest}-{}-info{INFO_FORMAT}.json",
             self.engine_key,
-            crate::API_VERSION
         )))
     }
 

@@ -4,18 +4,22 @@
 //! names until the build commits. Every handle is a `Resource` in the
 //! store's `ResourceTable`; a guest can reach only what it was handed.
 
-use crate::bindings::auroraboot::plugin::codec::{self, Options};
-use crate::bindings::auroraboot::plugin::fs::{
-    self, DirEntry, EntryKind, Error, ErrorCode, Metadata,
+use crate::bindings::v2::auroraboot::plugin::codec::{self, Options};
+use crate::bindings::v2::auroraboot::plugin::fs::{
+    self, CreateOptions, DirEntry, EntryKind, Error, ErrorCode, Metadata,
 };
-use crate::bindings::auroraboot::plugin::host::{self, Level};
+use crate::bindings::v2::auroraboot::plugin::host::{self, Level};
+use crate::contract::Role;
 use crate::limits::Budget;
 use crate::session::PluginState;
 use crate::staging::{CreateError, OutputDir, SharedStaging};
 use cap_std::fs::{FileTypeExt, MetadataExt};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::Arc;
 use wasmtime::component::Resource;
 
@@ -47,6 +51,49 @@ pub struct OutputDirHandle {
     pub(crate) output_id: String,
     pub(crate) staging: SharedStaging,
     pub(crate) max_size: u64,
+    /// The mode its artifacts get unless `create` says otherwise.
+    pub(crate) mode: u32,
+    /// The roles the output declared.
+    pub(crate) roles: Vec<Role>,
+}
+
+/// The permission bits a plugin may give an artifact.
+pub(crate) const MAX_MODE: u32 = 0o755;
+
+/// `mode` if it is within [`MAX_MODE`].
+pub(crate) fn check_mode(name: &str, mode: u32) -> Result<u32, Error> {
+    if mode & !MAX_MODE != 0 {
+        return Err(error(
+            ErrorCode::InvalidArgument,
+            format!(
+                "'{}': mode {mode:#o} has bits the host does not grant (at most {MAX_MODE:#o}: no setuid/setgid/sticky, no write for group or others)",
+                crate::text::quote(name)
+            ),
+        ));
+    }
+    Ok(mode)
+}
+
+fn list_roles(roles: &[Role]) -> String {
+    if roles.is_empty() {
+        return "none".into();
+    }
+    roles
+        .iter()
+        .map(|r| r.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl From<fs::Role> for Role {
+    fn from(role: fs::Role) -> Self {
+        match role {
+            fs::Role::NetbootKernel => Role::NetbootKernel,
+            fs::Role::NetbootInitrd => Role::NetbootInitrd,
+            fs::Role::NetbootRootfs => Role::NetbootRootfs,
+            fs::Role::BootableIso => Role::BootableIso,
+        }
+    }
 }
 
 impl DirHandle {
@@ -58,7 +105,8 @@ impl DirHandle {
         })
     }
 
-    fn child_label(&self, path: &str) -> String {
+    fn child_label(&self, path: &[u8]) -> String {
+        let path = crate::text::escape(&String::from_utf8_lossy(path)).into_owned();
         if path == "." {
             self.label.clone()
         } else if self.label.ends_with(':') {
@@ -77,21 +125,22 @@ fn error(code: ErrorCode, message: impl Into<String>) -> Error {
 }
 
 /// Checks a guest-supplied relative path before cap-std sees it, so the
-/// common mistakes get precise errors.
-fn check_relative(label: &str, path: &str) -> Result<(), Error> {
-    if path.is_empty() || path.contains('\0') {
+/// common mistakes get precise errors; the path as the host uses it.
+fn check_relative<'a>(label: &str, path: &'a [u8]) -> Result<&'a Path, Error> {
+    let shown = || crate::text::escape(&String::from_utf8_lossy(path)).into_owned();
+    if path.is_empty() || path.contains(&0) {
         return Err(error(
             ErrorCode::InvalidPath,
-            format!("{label}: invalid path '{}'", path.escape_debug()),
+            format!("{label}: invalid path '{}'", shown().escape_debug()),
         ));
     }
-    if path.starts_with('/') {
+    if path.starts_with(b"/") {
         return Err(error(
             ErrorCode::OutsideHandle,
-            format!("{label}{path}: absolute paths are outside the handle"),
+            format!("{label}{}: absolute paths are outside the handle", shown()),
         ));
     }
-    Ok(())
+    Ok(Path::new(OsStr::from_bytes(path)))
 }
 
 /// Maps an I/O error on `what` to the contract's error codes.
@@ -392,33 +441,27 @@ impl fs::HostDir for PluginState {
         let mut entries = Vec::new();
         for entry in h.dir.entries().map_err(|e| io_error(&h.label, e))? {
             let entry = entry.map_err(|e| io_error(&h.label, e))?;
-            let raw_name = entry.file_name();
-            let name = raw_name.to_str().ok_or_else(|| {
-                error(
-                    ErrorCode::Io,
-                    format!("{}: entry name {:?} is not UTF-8", h.label, raw_name),
-                )
-            })?;
+            let name = entry.file_name().into_vec();
             let meta = entry
                 .metadata()
-                .map_err(|e| io_error(&h.child_label(name), e))?;
+                .map_err(|e| io_error(&h.child_label(&name), e))?;
             entries.push(DirEntry {
-                name: name.to_string(),
+                name,
                 meta: metadata(&meta),
             });
         }
-        entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(entries)
     }
 
-    fn stat(&mut self, this: Resource<DirHandle>, path: String) -> Result<Metadata, Error> {
+    fn stat(&mut self, this: Resource<DirHandle>, path: Vec<u8>) -> Result<Metadata, Error> {
         let h = self.handle(&this)?;
-        check_relative(&h.label, &path)?;
+        let relative = check_relative(&h.label, &path)?;
         let what = h.child_label(&path);
-        let meta = if path == "." {
+        let meta = if path == b"." {
             h.dir.dir_metadata()
         } else {
-            h.dir.symlink_metadata(&path)
+            h.dir.symlink_metadata(relative)
         };
         meta.map(|m| metadata(&m)).map_err(|e| io_error(&what, e))
     }
@@ -426,12 +469,12 @@ impl fs::HostDir for PluginState {
     fn open_dir(
         &mut self,
         this: Resource<DirHandle>,
-        path: String,
+        path: Vec<u8>,
     ) -> Result<Resource<DirHandle>, Error> {
         let h = self.handle(&this)?;
-        check_relative(&h.label, &path)?;
+        let relative = check_relative(&h.label, &path)?;
         let label = h.child_label(&path);
-        let dir = h.dir.open_dir(&path).map_err(|e| io_error(&label, e))?;
+        let dir = h.dir.open_dir(relative).map_err(|e| io_error(&label, e))?;
         let handle = DirHandle {
             dir: Arc::new(dir),
             label,
@@ -442,12 +485,12 @@ impl fs::HostDir for PluginState {
     fn open_file(
         &mut self,
         this: Resource<DirHandle>,
-        path: String,
+        path: Vec<u8>,
     ) -> Result<Resource<FileHandle>, Error> {
         let h = self.handle(&this)?;
-        check_relative(&h.label, &path)?;
+        let relative = check_relative(&h.label, &path)?;
         let label = h.child_label(&path);
-        let file = h.dir.open(&path).map_err(|e| io_error(&label, e))?;
+        let file = h.dir.open(relative).map_err(|e| io_error(&label, e))?;
         let meta = file.metadata().map_err(|e| io_error(&label, e))?;
         if meta.is_dir() {
             return Err(error(
@@ -465,20 +508,15 @@ impl fs::HostDir for PluginState {
         self.push(handle)
     }
 
-    fn read_link(&mut self, this: Resource<DirHandle>, path: String) -> Result<String, Error> {
+    fn read_link(&mut self, this: Resource<DirHandle>, path: Vec<u8>) -> Result<Vec<u8>, Error> {
         let h = self.handle(&this)?;
-        check_relative(&h.label, &path)?;
+        let relative = check_relative(&h.label, &path)?;
         let what = h.child_label(&path);
         let target = h
             .dir
-            .read_link_contents(&path)
+            .read_link_contents(relative)
             .map_err(|e| io_error(&what, e))?;
-        target.into_os_string().into_string().map_err(|t| {
-            error(
-                ErrorCode::Io,
-                format!("{what}: link target {t:?} is not UTF-8"),
-            )
-        })
+        Ok(target.into_os_string().into_vec())
     }
 
     fn drop(&mut self, this: Resource<DirHandle>) -> wasmtime::Result<()> {
@@ -592,10 +630,27 @@ impl fs::HostOutputDir for PluginState {
         &mut self,
         this: Resource<OutputDirHandle>,
         name: String,
+        options: CreateOptions,
     ) -> Result<Resource<OutputHandle>, Error> {
         let h = self.handle(&this)?;
+        let mode = match options.mode {
+            Some(mode) => check_mode(&name, mode)?,
+            None => h.mode,
+        };
+        let roles: Vec<Role> = options.roles.into_iter().map(Role::from).collect();
+        if let Some(role) = roles.iter().find(|r| !h.roles.contains(r)) {
+            return Err(error(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "'{}': output '{}' does not declare role {role} (it declares: {})",
+                    crate::text::quote(&name),
+                    h.output_id,
+                    list_roles(&h.roles)
+                ),
+            ));
+        }
         let mut staging = h.staging.lock().unwrap_or_else(|p| p.into_inner());
-        let file = match staging.create(&h.dir, &h.output_id, &name) {
+        let file = match staging.create(&h.dir, &h.output_id, &name, mode, roles) {
             Ok(file) => file,
             Err(CreateError::InvalidName(m)) => return Err(error(ErrorCode::InvalidPath, m)),
             Err(CreateError::AlreadyExists(entry)) => {
@@ -605,6 +660,7 @@ impl fs::HostOutputDir for PluginState {
                 ));
             }
             Err(CreateError::NotOwned(m)) => return Err(error(ErrorCode::AlreadyExists, m)),
+            Err(CreateError::RoleTaken(m)) => return Err(error(ErrorCode::InvalidArgument, m)),
             Err(CreateError::Io(e)) => {
                 return Err(io_error(
                     &h.dir
@@ -661,18 +717,22 @@ mod tests {
     #[test]
     fn relative_path_checks() {
         assert_eq!(
-            check_relative("r:", "").unwrap_err().code,
+            check_relative("r:", b"").unwrap_err().code,
             ErrorCode::InvalidPath
         );
         assert_eq!(
-            check_relative("r:", "a\0b").unwrap_err().code,
+            check_relative("r:", b"a\0b").unwrap_err().code,
             ErrorCode::InvalidPath
         );
         assert_eq!(
-            check_relative("r:", "/etc/passwd").unwrap_err().code,
+            check_relative("r:", b"/etc/passwd").unwrap_err().code,
             ErrorCode::OutsideHandle
         );
-        assert!(check_relative("r:", "etc/passwd").is_ok());
+        assert!(check_relative("r:", b"etc/passwd").is_ok());
+        assert_eq!(
+            check_relative("r:", b"caf\xe9").unwrap(),
+            Path::new(OsStr::from_bytes(b"caf\xe9"))
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The `codec` service: compresses batches of independent blocks natively,
 //! in parallel on all cores (what a single-threaded wasm compressor cannot).
 
-use crate::bindings::auroraboot::plugin::codec::{Algorithm, Options};
+use crate::bindings::v2::auroraboot::plugin::codec::{Algorithm, Options};
 use rayon::prelude::*;
 use std::io::Write;
 

@@ -11,13 +11,15 @@
 //! is listed as broken with the reason, never fatal; `info()` results are
 //! cached by the component's digest, so a broken plugin costs its time once.
 
-use crate::API_VERSION;
-use crate::bindings::{OutputPlugin, OutputPluginPre};
-use crate::confine::{check_directory, directories_overlap};
+use crate::bindings::{v1, v2};
+use crate::confine::directories_overlap;
+use crate::contract::{InputKind, Role, SettingInfo};
 use crate::engine::Runtime;
+use crate::info::{RawInfo, validate_info};
 use crate::limits::Limits;
 use crate::session::{describe_trap, new_store, no_observer};
 use crate::text::escape;
+use crate::{API_VERSION, API_VERSIONS};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -91,6 +93,24 @@ pub struct OutputInfo {
     pub description: String,
     pub file_name: String,
     pub directory: String,
+    /// Permission bits of its artifacts unless a file says otherwise.
+    pub mode: u32,
+    pub roles: Vec<Role>,
+    pub inputs: Vec<InputKind>,
+    /// Boolean settings that select it when no `--output` is given.
+    pub enabled_by: Vec<String>,
+    /// Built when no `--output` is given and no `enabled_by` setting is on.
+    pub default: bool,
+}
+
+impl OutputInfo {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    pub fn accepts(&self, input: InputKind) -> bool {
+        self.inputs.contains(&input)
+    }
 }
 
 /// A plugin's validated self-description.
@@ -100,13 +120,30 @@ pub struct PluginInfo {
     pub version: String,
     pub api_version: String,
     pub outputs: Vec<OutputInfo>,
-    pub settings: Vec<String>,
+    /// The configuration namespaces it reads (`iso` for `iso.*`).
+    pub namespaces: Vec<String>,
+    /// The settings it declares (none for a 0.1.0 plugin, which receives
+    /// every key under its namespaces unchecked).
+    pub settings: Vec<SettingInfo>,
+}
+
+impl PluginInfo {
+    /// Built against the frozen 0.1.0 contract (served by the adapter).
+    pub fn is_legacy(&self) -> bool {
+        self.api_version == crate::LEGACY_API_VERSION
+    }
+}
+
+/// A component ready to instantiate, by contract version.
+pub(crate) enum Pre {
+    V1(v1::OutputPluginPre<crate::session::PluginState>),
+    V2(v2::OutputPluginPre<crate::session::PluginState>),
 }
 
 /// A plugin ready to build.
 pub struct LoadedPlugin {
     pub info: PluginInfo,
-    pub(crate) pre: OutputPluginPre<crate::session::PluginState>,
+    pub(crate) pre: Pre,
 }
 
 /// Whether a discovered plugin is used.
@@ -415,15 +452,19 @@ async fn load(runtime: &Runtime, wasm: &[u8]) -> Result<LoadedPlugin, String> {
             )
         }
     })?;
-    check_exports(runtime, &component)?;
+    let version = check_exports(runtime, &component)?;
     let instance_pre = runtime.linker().instantiate_pre(&component).map_err(|e| {
         format!(
             "imports something this host does not provide: {}",
             format!("{e:#}").lines().next().unwrap_or_default()
         )
     })?;
-    let pre = OutputPluginPre::new(instance_pre)
-        .map_err(|e| format!("exports do not match plugin API {API_VERSION}: {e:#}"))?;
+    let mismatch = |e: wasmtime::Error| format!("exports do not match plugin API {version}: {e:#}");
+    let pre = if version == API_VERSION {
+        Pre::V2(v2::OutputPluginPre::new(instance_pre).map_err(mismatch)?)
+    } else {
+        Pre::V1(v1::OutputPluginPre::new(instance_pre).map_err(mismatch)?)
+    };
     let raw = match runtime.cache().load_info(wasm) {
         Some(cached) => cached,
         None => {
@@ -432,35 +473,46 @@ async fn load(runtime: &Runtime, wasm: &[u8]) -> Result<LoadedPlugin, String> {
             answer
         }
     };
-    let info = validate_info(raw?)?;
+    let raw = raw?;
+    if raw.api_version != version {
+        return Err(format!(
+            "info() reports plugin API '{}' but the component exports API {version}",
+            escape(&raw.api_version)
+        ));
+    }
+    let info = validate_info(raw)?;
     Ok(LoadedPlugin { info, pre })
 }
 
 /// Explains a missing or foreign-version `plugin` export before wasmtime's
 /// generic type-check does.
+/// The contract version whose `plugin` interface the component exports.
 fn check_exports(
     runtime: &Runtime,
     component: &wasmtime::component::Component,
-) -> Result<(), String> {
-    let wanted = format!("auroraboot:plugin/plugin@{API_VERSION}");
+) -> Result<&'static str, String> {
     let exports: Vec<String> = component
         .component_type()
         .exports(runtime.engine())
         .map(|(name, _)| name.to_string())
         .collect();
-    if exports.iter().any(|e| e == &wanted) {
-        return Ok(());
+    for version in API_VERSIONS {
+        let wanted = format!("auroraboot:plugin/plugin@{version}");
+        if exports.iter().any(|e| e == &wanted) {
+            return Ok(version);
+        }
     }
+    let supported = API_VERSIONS.join(" and ");
     if let Some(other) = exports
         .iter()
         .find_map(|e| e.strip_prefix("auroraboot:plugin/plugin@"))
     {
         return Err(format!(
-            "built for plugin API {other}; this auroraboot supports API {API_VERSION}"
+            "built for plugin API {other}; this auroraboot supports API {supported}"
         ));
     }
     Err(format!(
-        "missing export {wanted} (exports: {})",
+        "missing export auroraboot:plugin/plugin@{API_VERSION} (exports: {})",
         if exports.is_empty() {
             "none".to_string()
         } else {
@@ -469,257 +521,29 @@ fn check_exports(
     ))
 }
 
-/// What a plugin's `info()` answered, as cached.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub(crate) struct RawInfo {
-    name: String,
-    version: String,
-    api_version: String,
-    outputs: Vec<RawOutput>,
-    settings: Vec<String>,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct RawOutput {
-    id: String,
-    description: String,
-    file_name: String,
-    directory: String,
-}
-
-impl From<crate::bindings::exports::auroraboot::plugin::plugin::PluginInfo> for RawInfo {
-    fn from(raw: crate::bindings::exports::auroraboot::plugin::plugin::PluginInfo) -> Self {
-        RawInfo {
-            name: raw.name,
-            version: raw.version,
-            api_version: raw.api_version,
-            outputs: raw
-                .outputs
-                .into_iter()
-                .map(|o| RawOutput {
-                    id: o.id,
-                    description: o.description,
-                    file_name: o.file_name,
-                    directory: o.directory,
-                })
-                .collect(),
-            settings: raw.settings,
-        }
-    }
-}
-
-async fn call_info(
-    runtime: &Runtime,
-    pre: &OutputPluginPre<crate::session::PluginState>,
-) -> Result<RawInfo, String> {
+async fn call_info(runtime: &Runtime, pre: &Pre) -> Result<RawInfo, String> {
     let mut store = new_store(runtime, "plugin", &INFO_LIMITS, no_observer(), &[]);
     let budget = store.data().budget.clone();
-    let instance: OutputPlugin = pre
-        .instantiate_async(&mut store)
-        .await
-        .map_err(|e| format!("cannot start: {}", describe_trap(&e, &budget)))?;
-    let raw = instance
-        .auroraboot_plugin_plugin()
-        .call_info(&mut store)
-        .await
-        .map_err(|e| format!("info() {}", describe_trap(&e, &budget)))?;
-    Ok(raw.into())
-}
-
-fn valid_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-}
-
-/// A configuration key a plugin may declare: dotted words of lowercase
-/// letters, digits, `_` and `-`.
-fn valid_setting(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.split('.').all(|w| {
-            !w.is_empty()
-                && w.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        })
-}
-
-fn validate_info(raw: RawInfo) -> Result<PluginInfo, String> {
-    if raw.api_version != API_VERSION {
-        return Err(format!(
-            "info() reports plugin API '{}'; this auroraboot supports API {API_VERSION}",
-            escape(&raw.api_version)
-        ));
-    }
-    if !valid_id(&raw.name) {
-        return Err(format!(
-            "info() returned an invalid name '{}' (want a-z, 0-9, '-')",
-            escape(&raw.name)
-        ));
-    }
-    if semver::Version::parse(&raw.version).is_err() {
-        return Err(format!(
-            "info() returned version '{}', which is not a semantic version (like 1.2.0)",
-            escape(&raw.version)
-        ));
-    }
-    if let Some(bad) = raw.settings.iter().find(|s| !valid_setting(s)) {
-        return Err(format!(
-            "info() declares an invalid settings key '{}' (want dotted words of a-z, 0-9, '_', '-')",
-            escape(bad)
-        ));
-    }
-    if raw.outputs.is_empty() {
-        return Err("info() declares no outputs".into());
-    }
-    let mut outputs: Vec<OutputInfo> = Vec::new();
-    for o in raw.outputs {
-        if !valid_id(&o.id) {
-            return Err(format!(
-                "info() declares an invalid output id '{}'",
-                escape(&o.id)
-            ));
+    let started = |e: wasmtime::Error| format!("cannot start: {}", describe_trap(&e, &budget));
+    let answered = |e: wasmtime::Error| format!("info() {}", describe_trap(&e, &budget));
+    match pre {
+        Pre::V2(pre) => {
+            let instance = pre.instantiate_async(&mut store).await.map_err(started)?;
+            let raw = instance
+                .auroraboot_plugin_plugin()
+                .call_info(&mut store)
+                .await
+                .map_err(answered)?;
+            Ok(raw.into())
         }
-        if outputs.iter().any(|p| p.id == o.id) {
-            return Err(format!("info() declares output '{}' twice", o.id));
-        }
-        if let Err(why) = check_directory(&o.directory) {
-            return Err(format!("output '{}': {why}", o.id));
-        }
-        outputs.push(OutputInfo {
-            id: o.id,
-            description: escape(o.description.lines().next().unwrap_or_default()).into_owned(),
-            file_name: escape(&o.file_name).into_owned(),
-            directory: o.directory,
-        });
-    }
-    Ok(PluginInfo {
-        name: raw.name,
-        version: raw.version,
-        api_version: raw.api_version,
-        outputs,
-        settings: raw.settings,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::bindings::exports::auroraboot::plugin::plugin as wit;
-
-    fn raw_info() -> wit::PluginInfo {
-        wit::PluginInfo {
-            name: "iso".into(),
-            version: "1.0.0".into(),
-            api_version: API_VERSION.into(),
-            outputs: vec![wit::OutputInfo {
-                id: "iso".into(),
-                description: "an ISO\nsecond line dropped".into(),
-                file_name: "kairos.iso".into(),
-                directory: "iso".into(),
-            }],
-            settings: vec!["iso".into()],
-        }
-    }
-
-    #[test]
-    fn garbage_info_is_rejected_with_a_reason() {
-        let ok = validate_info(raw_info().into()).unwrap();
-        assert_eq!(ok.outputs[0].description, "an ISO");
-        let mut forged = raw_info();
-        forged.outputs[0].description = "ok\u{1b}[2J\rERROR forged".into();
-        forged.outputs[0].file_name = "a\u{1b}]0;title\u{7}".into();
-        let escaped = validate_info(forged.into()).unwrap();
-        assert_eq!(
-            escaped.outputs[0].description,
-            "ok\\u{1b}[2J\\rERROR forged"
-        );
-        assert!(!escaped.outputs[0].file_name.contains('\u{1b}'));
-        type Mutation = Box<dyn Fn(&mut wit::PluginInfo)>;
-        let cases: Vec<(Mutation, &str)> = vec![
-            (
-                Box::new(|i| i.api_version = "9.9.9".into()),
-                "plugin API '9.9.9'",
-            ),
-            (Box::new(|i| i.name = "Bad Name".into()), "invalid name"),
-            (Box::new(|i| i.outputs.clear()), "declares no outputs"),
-            (
-                Box::new(|i| i.outputs[0].id = "../x".into()),
-                "invalid output id",
-            ),
-            (
-                Box::new(|i| i.outputs[0].directory = "../../etc".into()),
-                "must be relative",
-            ),
-            (
-                Box::new(|i| i.outputs[0].directory = "/etc".into()),
-                "must be relative",
-            ),
-            (
-                Box::new(|i| {
-                    let o = i.outputs[0].clone();
-                    i.outputs.push(o)
-                }),
-                "twice",
-            ),
-            (
-                Box::new(|i| i.outputs[0].directory = "rootfs/key/x/tmp/anywhere".into()),
-                "belongs to auroraboot",
-            ),
-            (
-                Box::new(|i| i.outputs[0].directory = "config.yaml".into()),
-                "belongs to auroraboot",
-            ),
-            (
-                Box::new(|i| i.outputs[0].directory = ".auroraboot".into()),
-                "hidden",
-            ),
-            (
-                Box::new(|i| i.outputs[0].directory = "x\u{1b}[2J".into()),
-                "control characters",
-            ),
-            (
-                Box::new(|i| i.version = "v1".into()),
-                "not a semantic version",
-            ),
-            (
-                Box::new(|i| i.version = "1.0.0\n\u{1b}[2J".into()),
-                "not a semantic version",
-            ),
-            (
-                Box::new(|i| i.settings.push("Disk Size".into())),
-                "invalid settings key",
-            ),
-        ];
-        for (mutate, want) in cases {
-            let mut info = raw_info();
-            mutate(&mut info);
-            let e = validate_info(info.into()).unwrap_err();
-            assert!(e.contains(want), "{e}");
-        }
-    }
-
-    #[test]
-    fn ids_and_directories() {
-        for ok in ["iso", "raw-efi", "gce2"] {
-            assert!(valid_id(ok));
-        }
-        for bad in ["", "ISO", "a b", "-x", "a/b", &"x".repeat(65)] {
-            assert!(!valid_id(bad), "{bad}");
-        }
-        for ok in [
-            "disk",
-            "disk.size",
-            "iso.overlay_iso",
-            "no_default_cloud_config",
-        ] {
-            assert!(valid_setting(ok), "{ok}");
-        }
-        for bad in ["", "Disk", "a..b", ".a", "a b", "a\nb"] {
-            assert!(!valid_setting(bad), "{bad}");
+        Pre::V1(pre) => {
+            let instance = pre.instantiate_async(&mut store).await.map_err(started)?;
+            let raw = instance
+                .auroraboot_plugin_plugin()
+                .call_info(&mut store)
+                .await
+                .map_err(answered)?;
+            Ok(raw.into())
         }
     }
 }

@@ -3,7 +3,7 @@
 //! linker with WASI and the AuroraBoot imports, and the compile cache.
 
 use crate::PluginError;
-use crate::bindings::OutputPlugin;
+use crate::bindings::{v1, v2};
 use crate::cache::ComponentCache;
 use crate::session::PluginState;
 use std::path::PathBuf;
@@ -40,7 +40,8 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        OutputPlugin::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
+        v2::OutputPlugin::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
+        v1::OutputPlugin::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |s| s)?;
 
         let ticker = engine.weak();
         std::thread::Builder::new()

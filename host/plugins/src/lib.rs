@@ -1,5 +1,6 @@
 //! The AuroraBoot plugin runtime: loads output plugins (WebAssembly
-//! components implementing `wit/v0.1.0`) with wasmtime, hands them sandboxed
+//! components implementing `wit/v0.2.0`, or the frozen `wit/v0.1.0`
+//! through an adapter) with wasmtime, hands them sandboxed
 //! capabilities over the rootfs and the state directory, and commits their
 //! artifacts only when a build succeeds.
 //!
@@ -11,9 +12,12 @@ mod cache;
 mod capabilities;
 mod codec;
 mod confine;
+pub mod contract;
 mod discovery;
 mod engine;
 pub mod faults;
+mod info;
+mod legacy;
 mod limits;
 mod manifest;
 mod session;
@@ -22,20 +26,26 @@ mod stdio;
 pub mod text;
 
 pub use confine::{HOST_DIR, HOST_NAMES, remove_dead_partials};
+pub use contract::{BootPaths, InputKind, Inputs, Role, SettingInfo, SettingKind, SettingValue};
 pub use discovery::{
     Builtin, Discovery, LoadedPlugin, OutputInfo, PluginEntry, PluginInfo, PluginSource,
     PluginStatus, SearchPath, ShadowedOutput,
 };
 pub use engine::Runtime;
+pub use legacy::legacy_assets;
 pub use limits::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_OUTPUT, Limits};
 pub use manifest::{Artifact, MANIFEST};
-pub use session::{
-    BuildObserver, BuildOutcome, BuildSpec, NamedTree, SOURCE_DATE_EPOCH, SettingValue,
-};
+pub use session::{BuildObserver, BuildOutcome, BuildSpec, NamedTree, SOURCE_DATE_EPOCH};
 pub use staging::MAX_NAME;
 
 /// The contract version this host implements.
-pub const API_VERSION: &str = "0.1.0";
+pub const API_VERSION: &str = "0.2.0";
+
+/// The frozen first contract, still loaded through an adapter.
+pub const LEGACY_API_VERSION: &str = "0.1.0";
+
+/// Every contract version the host loads, newest first.
+pub const API_VERSIONS: [&str; 2] = [API_VERSION, LEGACY_API_VERSION];
 
 /// Why loading or running a plugin failed.
 #[derive(Debug, thiserror::Error)]

@@ -21,6 +21,9 @@ pub struct Artifact {
     pub path: String,
     pub plugin: String,
     pub output: String,
+    /// What the host may do with it (declared by the plugin).
+    #[serde(default)]
+    pub roles: Vec<crate::contract::Role>,
     pub size: u64,
     pub sha256: String,
 }

@@ -4,10 +4,12 @@
 //! the removal of all of them.
 
 use crate::PluginError;
-use crate::bindings::exports::auroraboot::plugin::plugin as wit;
-use crate::capabilities::{DirHandle, OutputDirHandle};
+use crate::bindings::v1::exports::auroraboot::plugin::plugin as v1;
+use crate::bindings::v2::exports::auroraboot::plugin::plugin as v2;
+use crate::capabilities::{DirHandle, FileHandle, OutputDirHandle};
 use crate::confine::{StagingArea, StateDir};
-use crate::discovery::LoadedPlugin;
+use crate::contract::{Inputs, SettingValue};
+use crate::discovery::{LoadedPlugin, Pre};
 use crate::engine::Runtime;
 use crate::limits::{Budget, Limits, MemoryLimitExceeded, MemoryLimiter, Stop};
 use crate::manifest::{Artifact, Manifest};
@@ -16,22 +18,13 @@ use crate::stdio::PluginStdio;
 use crate::text::escape;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Receives progress of running builds (the CLI draws bars from it).
 pub trait BuildObserver: Send + Sync {
     fn progress(&self, plugin: &str, done: u64, total: u64);
-}
-
-/// A configuration leaf handed to a plugin.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(untagged)]
-pub enum SettingValue {
-    Bool(bool),
-    Int(i64),
-    Text(String),
 }
 
 /// A named read-only tree given to the plugin besides the rootfs.
@@ -50,10 +43,14 @@ pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
 pub struct BuildSpec {
     /// Output ids to build, all provided by the plugin.
     pub outputs: Vec<String>,
-    /// Dotted configuration keys and values under the plugin's declared keys.
+    /// Dotted configuration keys and values: a 0.2.0 plugin's declared
+    /// settings (checked by the caller, defaults applied), a 0.1.0
+    /// plugin's keys under its namespaces.
     pub settings: Vec<(String, SettingValue)>,
     pub cloud_config: String,
     pub rootfs: PathBuf,
+    /// The typed inputs besides the rootfs.
+    pub inputs: Inputs,
     pub assets: Vec<NamedTree>,
     /// The state directory; each output's files go to its declared
     /// sub-directory of it.
@@ -225,17 +222,30 @@ impl Runtime {
             .collect();
         let mut store = new_store(self, &plugin.info.name, limits, observer, &env);
         let budget = store.data().budget.clone();
-        let request = request(&mut store, plugin, spec, &state, &staging, limits).map_err(fail)?;
-
-        let instance = plugin
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| self.stopped_or(&budget, fail(describe_trap(&e, &budget))))?;
-        let result = instance
-            .auroraboot_plugin_plugin()
-            .call_build(&mut store, &request)
-            .await;
+        let handles = handles(&mut store, plugin, spec, &state, &staging, limits).map_err(fail)?;
+        let started =
+            |e: wasmtime::Error| self.stopped_or(&budget, fail(describe_trap(&e, &budget)));
+        let result = match &plugin.pre {
+            Pre::V2(pre) => {
+                let request = request(&mut store, spec, handles).map_err(fail)?;
+                let instance = pre.instantiate_async(&mut store).await.map_err(started)?;
+                let result = instance
+                    .auroraboot_plugin_plugin()
+                    .call_build(&mut store, &request)
+                    .await;
+                result.map(|r| r.map(Report::from))
+            }
+            Pre::V1(pre) => {
+                let request = crate::legacy::request(&mut store, &plugin.info, spec, handles)
+                    .map_err(fail)?;
+                let instance = pre.instantiate_async(&mut store).await.map_err(started)?;
+                let result = instance
+                    .auroraboot_plugin_plugin()
+                    .call_build(&mut store, &request)
+                    .await;
+                result.map(|r| r.map(Report::from))
+            }
+        };
         drop(store);
         let report = match result {
             Err(trap) => return Err(self.stopped_or(&budget, fail(describe_trap(&trap, &budget)))),
@@ -278,28 +288,28 @@ impl Runtime {
     }
 }
 
-/// The build request: the rootfs, the assets and one output directory per
-/// requested output, each a handle in the store.
-fn request(
+/// The handles every build request carries, whatever its version: the
+/// rootfs, the assets, and one output directory per requested output.
+pub(crate) struct Handles {
+    pub(crate) rootfs: Resource<DirHandle>,
+    pub(crate) assets: Vec<(String, Resource<DirHandle>)>,
+    pub(crate) destinations: Vec<(String, Resource<OutputDirHandle>)>,
+}
+
+fn handles(
     store: &mut Store<PluginState>,
     plugin: &LoadedPlugin,
     spec: &BuildSpec,
     state: &StateDir,
     staging: &SharedStaging,
     limits: &Limits,
-) -> Result<wit::BuildRequest, String> {
+) -> Result<Handles, String> {
     let rootfs = DirHandle::open_root(&spec.rootfs, "rootfs:")
         .map_err(|e| format!("opening rootfs {}: {e}", spec.rootfs.display()))?;
     let rootfs = store.data_mut().push(rootfs).map_err(|e| e.message)?;
     let mut assets = Vec::new();
     for tree in &spec.assets {
-        let handle = DirHandle::open_root(&tree.path, &format!("{}:", tree.name))
-            .map_err(|e| format!("opening {} {}: {e}", tree.name, tree.path.display()))?;
-        let dir = store.data_mut().push(handle).map_err(|e| e.message)?;
-        assets.push(wit::NamedDir {
-            name: tree.name.clone(),
-            dir,
-        });
+        assets.push((tree.name.clone(), open_tree(store, tree)?));
     }
     let mut destinations = Vec::new();
     for id in &spec.outputs {
@@ -324,34 +334,149 @@ fn request(
             output_id: id.clone(),
             staging: staging.clone(),
             max_size: limits.max_output,
+            mode: output.mode,
+            roles: output.roles.clone(),
         };
         let handle = store.data_mut().push(handle).map_err(|e| e.message)?;
         destinations.push((id.clone(), handle));
     }
-    Ok(wit::BuildRequest {
-        outputs: spec.outputs.clone(),
-        settings: spec
-            .settings
-            .iter()
-            .map(|(key, value)| wit::Setting {
-                key: key.clone(),
-                value: match value {
-                    SettingValue::Bool(b) => wit::SettingValue::Boolean(*b),
-                    SettingValue::Int(i) => wit::SettingValue::Integer(*i),
-                    SettingValue::Text(t) => wit::SettingValue::Text(t.clone()),
-                },
-            })
-            .collect(),
-        cloud_config: spec.cloud_config.clone(),
+    Ok(Handles {
         rootfs,
         assets,
         destinations,
     })
 }
 
+pub(crate) fn open_tree(
+    store: &mut Store<PluginState>,
+    tree: &NamedTree,
+) -> Result<Resource<DirHandle>, String> {
+    let handle = DirHandle::open_root(&tree.path, &format!("{}:", tree.name))
+        .map_err(|e| format!("opening {} {}: {e}", tree.name, tree.path.display()))?;
+    store.data_mut().push(handle).map_err(|e| e.message)
+}
+
+/// A read-only file handle on `path` beneath `root` (no symlink leads out).
+fn open_beneath(
+    store: &mut Store<PluginState>,
+    root: &std::path::Path,
+    path: &std::path::Path,
+    label: String,
+) -> Result<Resource<FileHandle>, String> {
+    let dir = cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority())
+        .map_err(|e| format!("{}: {e}", root.display()))?;
+    let file = dir
+        .open(path)
+        .map_err(|e| format!("{}: {e}", root.join(path).display()))?;
+    let handle = FileHandle {
+        file: Arc::new(file.into_std()),
+        label,
+    };
+    store.data_mut().push(handle).map_err(|e| e.message)
+}
+
+fn wit_setting(key: &str, value: &SettingValue) -> v2::Setting {
+    v2::Setting {
+        key: key.to_string(),
+        value: match value {
+            SettingValue::Bool(b) => v2::SettingValue::Boolean(*b),
+            SettingValue::Int(i) => v2::SettingValue::Integer(*i),
+            SettingValue::Text(t) => v2::SettingValue::Text(t.clone()),
+        },
+    }
+}
+
+/// The 0.2.0 build request: the handles and the typed inputs.
+fn request(
+    store: &mut Store<PluginState>,
+    spec: &BuildSpec,
+    handles: Handles,
+) -> Result<v2::BuildRequest, String> {
+    use std::os::unix::ffi::OsStrExt;
+    let boot = match &spec.inputs.boot {
+        Err(why) => v2::BootFiles::Missing(why.clone()),
+        Ok(paths) => {
+            let mut open = |path: &std::path::Path| -> Result<v2::BootFile, String> {
+                let label = format!("rootfs:{}", path.display());
+                Ok(v2::BootFile {
+                    path: path.as_os_str().as_bytes().to_vec(),
+                    file: open_beneath(store, &spec.rootfs, path, label)?,
+                })
+            };
+            match open(&paths.kernel).and_then(|k| Ok((k, open(&paths.initrd)?))) {
+                Ok(found) => v2::BootFiles::Found(found),
+                Err(why) => v2::BootFiles::Missing(why),
+            }
+        }
+    };
+    let release_iso = match &spec.inputs.release_iso {
+        None => None,
+        Some(path) => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| format!("release ISO {} has no file name", path.display()))?;
+            let parent = path.parent().unwrap_or(std::path::Path::new("."));
+            let file = open_beneath(
+                store,
+                parent,
+                std::path::Path::new(&name),
+                format!("release-iso:{name}"),
+            )?;
+            Some(v2::ReleaseIso { name, file })
+        }
+    };
+    Ok(v2::BuildRequest {
+        outputs: spec.outputs.clone(),
+        settings: spec
+            .settings
+            .iter()
+            .map(|(k, v)| wit_setting(k, v))
+            .collect(),
+        cloud_config: spec.cloud_config.clone(),
+        rootfs: handles.rootfs,
+        boot,
+        kairos_release: spec.inputs.kairos_release.clone(),
+        arch: spec.inputs.arch.clone(),
+        release_iso,
+        source_date_epoch: spec.source_date_epoch,
+        assets: handles
+            .assets
+            .into_iter()
+            .map(|(name, dir)| v2::NamedDir { name, dir })
+            .collect(),
+        destinations: handles.destinations,
+    })
+}
+
+/// A successful build's report, whatever its version: 0.1.0 also lists
+/// the files it made.
+struct Report {
+    summary: String,
+    files: Option<Vec<String>>,
+}
+
+impl From<v2::Report> for Report {
+    fn from(r: v2::Report) -> Self {
+        Report {
+            summary: r.summary,
+            files: None,
+        }
+    }
+}
+
+impl From<v1::Report> for Report {
+    fn from(r: v1::Report) -> Self {
+        Report {
+            summary: r.summary,
+            files: Some(r.files),
+        }
+    }
+}
+
 /// A successful report must match what the plugin created: a file for
 /// every output, and no file it did not create.
-fn check_report(staging: &Staging, spec: &BuildSpec, report: &wit::Report) -> Result<(), String> {
+fn check_report(staging: &Staging, spec: &BuildSpec, report: &Report) -> Result<(), String> {
     for id in &spec.outputs {
         if staging.names_for(id).is_empty() {
             return Err(format!(
@@ -364,7 +489,8 @@ fn check_report(staging: &Staging, spec: &BuildSpec, report: &wit::Report) -> Re
         .iter()
         .flat_map(|id| staging.names_for(id))
         .collect();
-    if let Some(bogus) = report.files.iter().find(|f| !all_created.contains(f)) {
+    let reported = report.files.iter().flatten();
+    if let Some(bogus) = reported.into_iter().find(|f| !all_created.contains(f)) {
         return Err(format!(
             "reported file '{}' that it did not create (created: {})",
             escape(bogus),

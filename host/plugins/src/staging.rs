@@ -22,6 +22,7 @@
 //! names are never the plugin's.
 
 use crate::confine::{HOST_NAMES, StagingArea, exists_at};
+use crate::contract::Role;
 use crate::limits::{Budget, Stop};
 use crate::manifest::{Artifact, Manifest};
 use sha2::{Digest, Sha256};
@@ -59,6 +60,8 @@ impl OutputDir {
 struct StagedFile {
     output_id: String,
     name: String,
+    mode: u32,
+    roles: Vec<Role>,
     dir: Arc<OutputDir>,
     temp: String,
     file: Arc<File>,
@@ -82,6 +85,8 @@ pub(crate) enum CreateError {
     InvalidName(String),
     AlreadyExists(String),
     NotOwned(String),
+    /// Another file of this build already plays the role.
+    RoleTaken(String),
     Io(io::Error),
 }
 
@@ -140,8 +145,19 @@ impl Staging {
         dir: &Arc<OutputDir>,
         output_id: &str,
         name: &str,
+        mode: u32,
+        roles: Vec<Role>,
     ) -> Result<Arc<File>, CreateError> {
         check_file_name(name).map_err(CreateError::InvalidName)?;
+        for role in &roles {
+            if let Some(other) = self.files.iter().find(|f| f.roles.contains(role)) {
+                return Err(CreateError::RoleTaken(format!(
+                    "'{}': role {role} is already played by '{}' in this build",
+                    crate::text::quote(name),
+                    other.dir.entry(&other.name)
+                )));
+            }
+        }
         let entry = dir.entry(name);
         if dir.relative.is_empty()
             && (HOST_NAMES.contains(&name) || self.protected.iter().any(|p| p == name))
@@ -163,6 +179,8 @@ impl Staging {
         self.files.push(StagedFile {
             output_id: output_id.to_string(),
             name: name.to_string(),
+            mode,
+            roles,
             dir: dir.clone(),
             temp,
             file: file.clone(),
@@ -215,6 +233,8 @@ impl Staging {
         let mut checksums = Vec::new();
         for staged in &self.files {
             let where_ = || staged.dir.absolute.join(&staged.name);
+            rustix::fs::fchmod(&*staged.file, rustix::fs::Mode::from_raw_mode(staged.mode))
+                .map_err(|e| CommitError::io(where_(), e.into()))?;
             staged
                 .file
                 .sync_all()
@@ -241,6 +261,7 @@ impl Staging {
                 path: staged.dir.entry(&staged.name),
                 plugin: self.plugin.clone(),
                 output: staged.output_id.clone(),
+                roles: staged.roles.clone(),
                 size: *size,
                 sha256: digest.clone(),
             })
@@ -406,10 +427,13 @@ mod tests {
         let state = StateDir::open(root.path()).unwrap();
         let dir = output_dir(&state, "out");
         let mut s = staging(&state, "p");
-        let f = s.create(&dir, "x", "a.img").ok().unwrap();
+        let f = s
+            .create(&dir, "x", "a.img", 0o644, Vec::new())
+            .ok()
+            .unwrap();
         f.write_all_at(b"hi", 0).unwrap();
         assert!(matches!(
-            s.create(&dir, "x", "a.img"),
+            s.create(&dir, "x", "a.img", 0o644, Vec::new()),
             Err(CreateError::AlreadyExists(_))
         ));
         let done = s.commit(&state, &budget()).unwrap();
@@ -432,7 +456,9 @@ mod tests {
         let state = StateDir::open(root.path()).unwrap();
         let dir = output_dir(&state, "out");
         let mut s = staging(&state, "p");
-        s.create(&dir, "x", "b.img").ok().unwrap();
+        s.create(&dir, "x", "b.img", 0o644, Vec::new())
+            .ok()
+            .unwrap();
         drop(s);
         assert!(names(&root.path().join("out")).is_empty());
         assert!(names(&root.path().join(".auroraboot/staging")).is_empty());
@@ -444,19 +470,27 @@ mod tests {
         let state = StateDir::open(root.path()).unwrap();
         let dir = output_dir(&state, "");
         let mut s = staging(&state, "p");
-        s.create(&dir, "x", "a.raw").ok().unwrap();
+        s.create(&dir, "x", "a.raw", 0o644, Vec::new())
+            .ok()
+            .unwrap();
         s.commit(&state, &budget()).unwrap();
         std::fs::write(root.path().join("user.txt"), "mine").unwrap();
 
         let mut other = staging(&state, "q");
         for name in ["a.raw", "user.txt", "config.yaml", "iso", "rootfs"] {
             assert!(
-                matches!(other.create(&dir, "y", name), Err(CreateError::NotOwned(_))),
+                matches!(
+                    other.create(&dir, "y", name, 0o644, Vec::new()),
+                    Err(CreateError::NotOwned(_))
+                ),
                 "{name}"
             );
         }
         let mut again = staging(&state, "p");
-        let f = again.create(&dir, "x", "a.raw").ok().unwrap();
+        let f = again
+            .create(&dir, "x", "a.raw", 0o644, Vec::new())
+            .ok()
+            .unwrap();
         f.write_all_at(b"second", 0).unwrap();
         again.commit(&state, &budget()).unwrap();
         assert_eq!(std::fs::read(root.path().join("a.raw")).unwrap(), b"second");

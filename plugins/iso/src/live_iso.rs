@@ -33,13 +33,13 @@ pub fn build(
         .map_err(|e| format!("reading the rootfs: {e}"))?;
     let file_meta = Meta::new(0o644, mtime);
     let dir_meta = Meta::new(0o755, mtime);
-    let arch = settings.get_str("arch").unwrap_or_else(|| "amd64".into());
+    let arch = &request.arch;
     if arch != "amd64" && arch != "x86_64" {
         return Err(format!(
             "arch {arch}: the ISO output boots amd64 images only for now"
         ));
     }
-    let release = auroraboot_kairos::release::read(rootfs);
+    let release = auroraboot_kairos::release::of(request);
 
     // Bootloaders.
     let bootloader_dir = request.asset("bootloader");
@@ -77,23 +77,13 @@ pub fn build(
     let uefi_img = efi_image::build(&efi_files, mtime)?;
 
     // Kernel and initrd, found by the host in /boot.
-    let open = |key: &str| -> Result<File, String> {
-        let path = settings.get_str(key).ok_or_else(|| {
-            settings
-                .get_str("rootfs.missing")
-                .unwrap_or_else(|| format!("{key} is not set"))
-        })?;
-        rootfs
-            .open_file(&path)
-            .map_err(|e| format!("{key} /{path}: {e}"))
-    };
-    let kernel = open("rootfs.kernel")?;
-    let initrd = open("rootfs.initrd")?;
+    let boot = request.boot.as_ref().map_err(|why| why.clone())?;
+    let (kernel, initrd) = (&boot.kernel.file, &boot.initrd.file);
 
     // The tree: iso.data first, generated files on top (the overlay's own
     // live grub.cfg is kept, as upstream keeps it).
     let mut overlay_dirs = Vec::new();
-    let overlay_files = match request.asset("iso-overlay") {
+    let overlay_files = match request.asset("iso.overlay_iso") {
         Some(overlay) => overlay_tree(overlay, &mut overlay_dirs)?,
         None => Vec::new(),
     };
@@ -149,8 +139,8 @@ pub fn build(
         Data::Bytes(request.cloud_config.clone().into_bytes()),
         file_meta,
     );
-    contents.put("boot/kernel", Data::whole(&kernel)?, file_meta);
-    contents.put("boot/initrd", Data::whole(&initrd)?, file_meta);
+    contents.put("boot/kernel", Data::whole(kernel)?, file_meta);
+    contents.put("boot/initrd", Data::whole(initrd)?, file_meta);
     contents.files.retain(|(p, _, _)| p != SQUASHFS_PATH);
 
     let (mut image, ids) = assemble::image(&contents, dir_meta)?;
@@ -168,7 +158,7 @@ pub fn build(
         // The longest name made from it: `<name>.YYYYMMDD.iso`.
         None => auroraboot_kairos::release::checked_name(
             &release,
-            &arch,
+            arch,
             auroraboot_kairos::release::MAX_ARTIFACT_NAME - ".YYYYMMDD.iso".len(),
         )?,
     };
@@ -245,7 +235,12 @@ pub fn overlay_tree(
             .read_dir()
             .map_err(|e| format!("iso.overlay_iso /{prefix}: {e}"))?
         {
-            let path = format!("{prefix}{}", child.name);
+            // ISO 9660 names are text here: a name that is not UTF-8 is
+            // refused, naming it.
+            let name = child
+                .name_str()
+                .map_err(|e| format!("iso.overlay_iso /{prefix}: {e}"))?;
+            let path = format!("{prefix}{name}");
             let meta = Meta {
                 mode: child.meta.mode & 0o7777,
                 uid: child.meta.uid,

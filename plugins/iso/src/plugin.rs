@@ -6,8 +6,8 @@ use crate::live_iso::{self, ISO_OUTPUT};
 use crate::release_iso;
 use crate::squashfs::{self, Compression, Compressor, Entry, Kind, Source};
 use auroraboot_sdk::{
-    BuildRequest, Dir, EntryKind, OutputInfo, Plugin, PluginInfo, Report, codec, log, progress,
-    register_plugin,
+    BuildError, BuildRequest, Create, Dir, EntryKind, InputKind, OutputInfo, Plugin, PluginInfo,
+    Report, Role, Setting, codec, log, progress, register_plugin,
 };
 use std::collections::HashSet;
 use std::io::{self, Read};
@@ -28,7 +28,10 @@ impl Plugin for Iso {
                     "Live ISO booting on BIOS and UEFI, from CD or USB stick, with the cloud-config",
                     "kairos.iso",
                 )
-                .in_directory("iso"),
+                .in_directory("iso")
+                .role(Role::BootableIso)
+                .accepts(InputKind::ReleaseIso)
+                .default_output(),
             )
             .output(
                 OutputInfo::new(
@@ -36,15 +39,45 @@ impl Plugin for Iso {
                     "The rootfs as a squashfs image (what live ISOs and netboot boot)",
                     SQUASHFS_FILE,
                 )
-                .in_directory("netboot"),
+                .in_directory("netboot")
+                .role(Role::NetbootRootfs)
+                .accepts(InputKind::ReleaseIso),
             )
-            .setting("iso")
-            .setting("rootfs")
-            .setting("arch")
-            .setting("release")
+            .setting(Setting::directory(
+                "iso.overlay_iso",
+                "directory merged into the ISO root (alias: iso.data, deprecated)",
+            ))
+            .setting(Setting::directory(
+                "iso.overlay_rootfs",
+                "directory merged into the ISO's rootfs",
+            ))
+            .setting(Setting::text(
+                "iso.override_name",
+                "ISO file name without .iso",
+            ))
+            .setting(
+                Setting::boolean("iso.include_date", "add the build date to the ISO name")
+                    .with_default(false),
+            )
+            .setting(Setting::text(
+                "iso.extend-live-cmdline",
+                "extra kernel arguments for the live ISO",
+            ))
+            .setting(
+                Setting::text("iso.live_console", "console arguments for the live ISO")
+                    .with_default("console=ttyS0 console=tty1"),
+            )
+            .setting(
+                Setting::one_of(
+                    "iso.squashfs_compression",
+                    &["gzip", "xz", "zstd", "none"],
+                    "the ISO's squashfs codec (none: blocks stored)",
+                )
+                .with_default("gzip"),
+            )
     }
 
-    fn build(request: BuildRequest) -> Result<Report, String> {
+    fn build(mut request: BuildRequest) -> Result<Report, BuildError> {
         let compression = match request
             .settings
             .get_str("iso.squashfs_compression")
@@ -56,10 +89,9 @@ impl Plugin for Iso {
             // Blocks stored as they are (mksquashfs -noI -noD -noF): the
             // superblock still names gzip, as mksquashfs's does.
             Some("none") => Compression::Gzip,
+            // The host checked the value against the declaration.
             Some(other) => {
-                return Err(format!(
-                    "iso.squashfs_compression: '{other}' is not supported (gzip, xz, zstd, none)"
-                ));
+                return Err(format!("iso.squashfs_compression: '{other}' is not supported").into());
             }
         };
         let stored = request
@@ -68,12 +100,13 @@ impl Plugin for Iso {
             .as_deref()
             == Some("none");
         let wants = |id: &str| request.outputs.iter().any(|o| o == id);
-        if let Some(file) = release_iso::release_file(&request)? {
-            return from_release(&request, file, wants(ISO_OUTPUT), wants(SQUASHFS_OUTPUT));
+        if let Some(release) = request.release_iso.take() {
+            let (iso, squashfs) = (wants(ISO_OUTPUT), wants(SQUASHFS_OUTPUT));
+            return from_release(&request, release, iso, squashfs);
         }
         let mut entries =
             walk(&request.rootfs, 0).map_err(|e| format!("reading the rootfs: {e}"))?;
-        let overlay = request.asset("rootfs-overlay");
+        let overlay = request.asset("iso.overlay_rootfs");
         let mut from_overlay = HashSet::new();
         if let Some(overlay) = overlay {
             let extra = walk(overlay, OVERLAY_LINKS)
@@ -91,11 +124,7 @@ impl Plugin for Iso {
             from_overlay: &from_overlay,
         };
         let squashfs_out = if wants(SQUASHFS_OUTPUT) {
-            Some(
-                request
-                    .create_output(SQUASHFS_OUTPUT, SQUASHFS_FILE)
-                    .map_err(|e| e.to_string())?,
-            )
+            Some(create_squashfs(&request)?)
         } else {
             None
         };
@@ -110,14 +139,9 @@ impl Plugin for Iso {
                 },
                 squashfs_out.as_ref(),
             )?;
-            let mut files = vec![iso.clone()];
-            if squashfs_out.is_some() {
-                files.push(SQUASHFS_FILE.into());
-            }
-            return Ok(Report::new(
-                files,
-                format!("{iso}: live ISO (BIOS + UEFI, hybrid)"),
-            ));
+            return Ok(Report::new(format!(
+                "{iso}: live ISO (BIOS + UEFI, hybrid)"
+            )));
         }
         let output = squashfs_out.expect("the squashfs output was asked for");
         let mut writer = output.writer();
@@ -135,11 +159,14 @@ impl Plugin for Iso {
         )
         .map_err(|e| format!("writing {SQUASHFS_FILE}: {e}"))?;
         io::Write::flush(&mut writer).map_err(|e| format!("writing {SQUASHFS_FILE}: {e}"))?;
-        Ok(Report::new(
-            [SQUASHFS_FILE],
-            format!("{SQUASHFS_FILE}: {size} bytes"),
-        ))
+        Ok(Report::new(format!("{SQUASHFS_FILE}: {size} bytes")))
     }
+}
+
+/// The squashfs artifact: what netboot serves as the rootfs.
+fn create_squashfs(request: &BuildRequest) -> Result<auroraboot_sdk::Output, String> {
+    let how = Create::new().role(Role::NetbootRootfs);
+    Ok(request.create_output_with(SQUASHFS_OUTPUT, SQUASHFS_FILE, how)?)
 }
 
 register_plugin!(Iso);
@@ -147,11 +174,13 @@ register_plugin!(Iso);
 /// Outputs from a release ISO: the custom ISO and/or its squashfs.
 fn from_release(
     request: &BuildRequest,
-    file: auroraboot_sdk::File,
+    input: auroraboot_sdk::ReleaseIso,
     iso: bool,
     squashfs: bool,
-) -> Result<Report, String> {
-    let release = release_iso::Release::open(file)?;
+) -> Result<Report, BuildError> {
+    let name = input.name;
+    let release =
+        release_iso::Release::open(input.file).map_err(|e| format!("release ISO {name}: {e}"))?;
     let mut files = Vec::new();
     if iso {
         let name = match request.settings.get_str("iso.override_name") {
@@ -161,21 +190,20 @@ fn from_release(
             }
             None => release_iso::CUSTOM_NAME.to_string(),
         };
-        let out = request
-            .create_output(ISO_OUTPUT, &name)
-            .map_err(|e| e.to_string())?;
+        let how = Create::new().role(Role::BootableIso);
+        let out = request.create_output_with(ISO_OUTPUT, &name, how)?;
         release_iso::build(request, &release, &out)?;
         files.push(name);
     }
     if squashfs {
-        let out = request
-            .create_output(SQUASHFS_OUTPUT, SQUASHFS_FILE)
-            .map_err(|e| e.to_string())?;
+        let out = create_squashfs(request)?;
         release.copy_squashfs(&out)?;
-        files.push(SQUASHFS_FILE.into());
+        files.push(SQUASHFS_FILE.to_string());
     }
-    let summary = format!("{} from the release ISO", files.join(", "));
-    Ok(Report::new(files, summary))
+    Ok(Report::new(format!(
+        "{} from the release ISO",
+        files.join(", ")
+    )))
 }
 
 /// Block compression through the host's `codec` service; `stored` keeps
@@ -224,11 +252,11 @@ const OVERLAY_LINKS: u64 = 1 << 63;
 pub(crate) struct Trees<'a> {
     rootfs: &'a Dir,
     overlay: Option<&'a Dir>,
-    from_overlay: &'a HashSet<String>,
+    from_overlay: &'a HashSet<Vec<u8>>,
 }
 
 impl Source for Trees<'_> {
-    fn open(&mut self, path: &str) -> io::Result<Box<dyn Read + '_>> {
+    fn open(&mut self, path: &[u8]) -> io::Result<Box<dyn Read + '_>> {
         let dir = match self.overlay {
             Some(overlay) if self.from_overlay.contains(path) => overlay,
             _ => self.rootfs,
@@ -241,7 +269,7 @@ impl Source for Trees<'_> {
 /// entry replaces the same path (a directory keeps the base's content it
 /// does not override; anything else replaces the whole base subtree).
 /// Returns the paths whose content now comes from the overlay.
-fn merge(base: &mut Vec<Entry>, overlay: Vec<Entry>) -> HashSet<String> {
+fn merge(base: &mut Vec<Entry>, overlay: Vec<Entry>) -> HashSet<Vec<u8>> {
     let mut from_overlay = HashSet::new();
     for entry in overlay {
         if entry.path.is_empty() {
@@ -249,7 +277,7 @@ fn merge(base: &mut Vec<Entry>, overlay: Vec<Entry>) -> HashSet<String> {
         }
         let is_dir = entry.kind == Kind::Dir;
         if !is_dir {
-            let subtree = format!("{}/", entry.path);
+            let subtree = [entry.path.as_slice(), b"/"].concat();
             base.retain(|e| !e.path.starts_with(&subtree));
         }
         from_overlay.insert(entry.path.clone());
@@ -266,7 +294,7 @@ fn merge(base: &mut Vec<Entry>, overlay: Vec<Entry>) -> HashSet<String> {
 fn walk(root: &Dir, links: u64) -> Result<Vec<Entry>, auroraboot_sdk::Error> {
     let meta = root.stat(".")?;
     let mut entries = vec![Entry {
-        path: String::new(),
+        path: Vec::new(),
         kind: Kind::Dir,
         mode: (meta.mode & 0o7777) as u16,
         uid: meta.uid,

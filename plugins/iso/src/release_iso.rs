@@ -158,7 +158,7 @@ pub fn build(request: &BuildRequest, release: &Release, out: &Output) -> Result<
     }
     contents.put(&efi_path, Data::Bytes(efi_bytes), file_meta);
     let mut overlay_dirs = Vec::new();
-    let overlay_files = match request.asset("iso-overlay") {
+    let overlay_files = match request.asset("iso.overlay_iso") {
         Some(overlay) => overlay_tree(overlay, &mut overlay_dirs)?,
         None => Vec::new(),
     };
@@ -199,19 +199,4 @@ fn efi_partition_len(release: &Release, lba: u32) -> Result<Option<u64>, String>
         .find(|(_, p)| p.is_used() && p.starting_lba == u64::from(lba) * 4)
         .and_then(|(_, p)| p.size().ok())
         .map(|sectors| sectors * 512))
-}
-
-/// The release ISO handed over by the host: `release.iso` names it in the
-/// `release-iso` asset.
-pub fn release_file(request: &BuildRequest) -> Result<Option<File>, String> {
-    let Some(dir) = request.asset("release-iso") else {
-        return Ok(None);
-    };
-    let name = request
-        .settings
-        .get_str("release.iso")
-        .ok_or("release.iso is not set")?;
-    dir.open_file(&name)
-        .map(Some)
-        .map_err(|e| format!("release ISO {name}: {e}"))
 }

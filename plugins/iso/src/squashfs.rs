@@ -49,11 +49,22 @@ pub trait Compressor {
 /// What a tree entry is, with what the writer needs of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    File { size: u64 },
+    File {
+        size: u64,
+    },
     Dir,
-    Symlink { target: String },
-    BlockDevice { major: u32, minor: u32 },
-    CharDevice { major: u32, minor: u32 },
+    /// The target's bytes, as stored (any Linux name).
+    Symlink {
+        target: Vec<u8>,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
     Socket,
 }
@@ -61,8 +72,9 @@ pub enum Kind {
 /// One entry of the source tree.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// `/`-separated path relative to the root ("" is the root).
-    pub path: String,
+    /// `/`-separated path relative to the root ("" is the root), as bytes:
+    /// a name that is not UTF-8 is written as it is.
+    pub path: Vec<u8>,
     pub kind: Kind,
     pub mode: u16,
     pub uid: u32,
@@ -75,7 +87,7 @@ pub struct Entry {
 /// Where the file contents come from.
 pub trait Source {
     /// A reader of the regular file at `path`.
-    fn open(&mut self, path: &str) -> io::Result<Box<dyn Read + '_>>;
+    fn open(&mut self, path: &[u8]) -> io::Result<Box<dyn Read + '_>>;
 }
 
 /// Accumulates 8 KiB metadata blocks; positions are (block start in the
@@ -171,6 +183,11 @@ fn encode_device(major: u32, minor: u32) -> u32 {
     (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
 }
 
+/// A path for messages (invalid UTF-8 replaced).
+fn shown(path: &[u8]) -> String {
+    String::from_utf8_lossy(path).into_owned()
+}
+
 /// Writes a squashfs image of `entries` to `out` (starting at offset 0).
 /// `entries` must hold the root ("") and every parent of every path.
 /// Returns the image size.
@@ -192,21 +209,21 @@ pub fn write<W: Write + Seek>(
     // The tree, with inode numbers: children before parents (post-order),
     // so the root has the largest number, as mksquashfs does.
     let mut nodes: Vec<Node> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut sorted = entries;
-    sorted.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for entry in sorted {
-        let parent = match entry.path.rsplit_once('/') {
-            Some((p, _)) => Some(p.to_string()),
+        let parent = match entry.path.iter().rposition(|&b| b == b'/') {
+            Some(slash) => Some(entry.path[..slash].to_vec()),
             None if entry.path.is_empty() => None,
-            None => Some(String::new()),
+            None => Some(Vec::new()),
         };
         let id = nodes.len();
         let parent_id = match &parent {
             Some(p) => *index.get(p).ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("'{}' has no parent entry", entry.path),
+                    format!("'{}' has no parent entry", shown(&entry.path)),
                 )
             })?,
             None => id,
@@ -215,7 +232,7 @@ pub fn write<W: Write + Seek>(
             if !matches!(nodes[parent_id].entry.kind, Kind::Dir) {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("parent of '{}' is not a directory", entry.path),
+                    format!("parent of '{}' is not a directory", shown(&entry.path)),
                 ));
             }
             nodes[parent_id].children.push(id);
@@ -310,7 +327,7 @@ pub fn write<W: Write + Seek>(
                         e.kind(),
                         format!(
                             "{}: {e} (did it change while building?)",
-                            nodes[i].entry.path
+                            shown(&nodes[i].entry.path)
                         ),
                     )
                 })?;
@@ -384,7 +401,8 @@ pub fn write<W: Write + Seek>(
                     listing.extend_from_slice(&base.to_le_bytes());
                     for c in run {
                         let (_, offset) = inode_ref[&owner_of[c]];
-                        let name = nodes[c].entry.path.rsplit('/').next().unwrap_or_default();
+                        let path = &nodes[c].entry.path;
+                        let name = path.rsplit(|&b| b == b'/').next().unwrap_or_default();
                         let ctype: u16 = match &nodes[c].entry.kind {
                             Kind::Dir => 1,
                             Kind::File { .. } => 2,
@@ -400,7 +418,7 @@ pub fn write<W: Write + Seek>(
                         );
                         listing.extend_from_slice(&ctype.to_le_bytes());
                         listing.extend_from_slice(&((name.len() - 1) as u16).to_le_bytes());
-                        listing.extend_from_slice(name.as_bytes());
+                        listing.extend_from_slice(name);
                     }
                 }
                 dirs.write(&listing, compressor)?;
@@ -449,7 +467,7 @@ pub fn write<W: Write + Seek>(
             Kind::Symlink { target } => {
                 body.extend_from_slice(&1u32.to_le_bytes());
                 body.extend_from_slice(&(target.len() as u32).to_le_bytes());
-                body.extend_from_slice(target.as_bytes());
+                body.extend_from_slice(target);
             }
             Kind::BlockDevice { major, minor } | Kind::CharDevice { major, minor } => {
                 body.extend_from_slice(&1u32.to_le_bytes());

@@ -2,7 +2,9 @@
 //! the same tree with the same metadata, and extracts the same bytes.
 
 use iso_plugin::squashfs::{self, Compression, Compressor, Entry, Kind, Source};
+use std::ffi::OsStr;
 use std::io::{Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
@@ -26,20 +28,22 @@ impl Compressor for Zlib {
 struct Dir<'a>(&'a Path);
 
 impl Source for Dir<'_> {
-    fn open(&mut self, path: &str) -> std::io::Result<Box<dyn Read + '_>> {
-        Ok(Box::new(std::fs::File::open(self.0.join(path))?))
+    fn open(&mut self, path: &[u8]) -> std::io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(std::fs::File::open(
+            self.0.join(OsStr::from_bytes(path)),
+        )?))
     }
 }
 
 /// Entries of a directory tree, as the plugin will build them from handles.
 fn walk(root: &Path) -> Vec<Entry> {
     let mut out = Vec::new();
-    let mut stack = vec![String::new()];
+    let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
     while let Some(rel) = stack.pop() {
         let path = if rel.is_empty() {
             root.to_path_buf()
         } else {
-            root.join(&rel)
+            root.join(OsStr::from_bytes(&rel))
         };
         let meta = std::fs::symlink_metadata(&path).unwrap();
         let ft = meta.file_type();
@@ -50,11 +54,11 @@ fn walk(root: &Path) -> Vec<Entry> {
         );
         let kind = if ft.is_dir() {
             for child in std::fs::read_dir(&path).unwrap() {
-                let name = child.unwrap().file_name().into_string().unwrap();
+                let name = child.unwrap().file_name().into_vec();
                 stack.push(if rel.is_empty() {
                     name
                 } else {
-                    format!("{rel}/{name}")
+                    [rel.as_slice(), b"/", &name].concat()
                 });
             }
             Kind::Dir
@@ -62,8 +66,8 @@ fn walk(root: &Path) -> Vec<Entry> {
             Kind::Symlink {
                 target: std::fs::read_link(&path)
                     .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
+                    .into_os_string()
+                    .into_vec(),
             }
         } else if ft.is_file() {
             Kind::File { size: meta.len() }
@@ -112,6 +116,13 @@ fn tree(root: &Path) {
     std::fs::hard_link(root.join("usr/bin/busybox"), root.join("usr/bin/ls")).unwrap();
     symlink("busybox", root.join("usr/bin/sh")).unwrap();
     symlink("/usr/share/zoneinfo/UTC", root.join("etc/localtime")).unwrap();
+    // Names that are not UTF-8 (Latin-1 bytes) are stored as they are.
+    std::fs::write(root.join(OsStr::from_bytes(b"etc/caf\xe9")), "latin-1\n").unwrap();
+    symlink(
+        OsStr::from_bytes(b"caf\xe9"),
+        root.join(OsStr::from_bytes(b"etc/\xff-link")),
+    )
+    .unwrap();
     std::fs::set_permissions(
         root.join("etc/empty"),
         std::fs::Permissions::from_mode(0o1777),
@@ -140,7 +151,7 @@ fn listing(args: &[&str], image: &Path) -> String {
         "unsquashfs: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -239,7 +250,7 @@ fn unsquashfs_reads_back_the_same_tree() {
 fn bad_trees_are_refused() {
     struct Nothing;
     impl Source for Nothing {
-        fn open(&mut self, _: &str) -> std::io::Result<Box<dyn Read + '_>> {
+        fn open(&mut self, _: &[u8]) -> std::io::Result<Box<dyn Read + '_>> {
             Ok(Box::new(std::io::empty()))
         }
     }

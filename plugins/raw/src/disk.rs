@@ -122,7 +122,7 @@ impl Content {
             Content::Bytes(b) => Ok(b.len() as u64),
             Content::Reserved(n) => Ok(*n),
             Content::Ref((_, path)) => dir
-                .open_file(path)
+                .open_file(path.as_bytes())
                 .and_then(|f| f.size())
                 .map_err(|e| format!("{path}: {e}")),
         }
@@ -388,9 +388,10 @@ fn recovery_partition(
             .and_then(|d| d.read_dir())
             .map_err(|e| format!("bootloader directory: {}: {e}", bootloader::BIOS_MODULES))?;
         for m in modules.iter().filter(|m| m.meta.kind == EntryKind::File) {
-            let path: Rc<str> = format!("{}/{}", bootloader::BIOS_MODULES, m.name).into();
+            let name = m.name_lossy();
+            let path: Rc<str> = format!("{}/{name}", bootloader::BIOS_MODULES).into();
             files.push((
-                format!("grub2/i386-pc/{}", m.name),
+                format!("grub2/i386-pc/{name}"),
                 Content::Ref((Tree::Bootloader, path)),
                 m.meta.size,
             ));
@@ -413,7 +414,9 @@ fn system_tree(
     for e in entries {
         let m = &e.meta;
         let em = ext2_meta(m);
-        let path = e.path.as_str();
+        // The ext2 writer takes text names: one that is not UTF-8 is
+        // refused, naming it.
+        let path = e.path_str().map_err(|err| format!("rootfs: {err}"))?;
         let added = match m.kind {
             EntryKind::Directory => volume.add_dir(path, em),
             EntryKind::File => match links.get(&m.inode) {
@@ -426,7 +429,10 @@ fn system_tree(
                 }),
             },
             EntryKind::Symlink => {
-                volume.add_symlink(path, e.link_target.as_deref().unwrap_or_default(), em)
+                let target = e
+                    .link_target_str()
+                    .map_err(|err| format!("rootfs: /{path} -> {err}"))?;
+                volume.add_symlink(path, target.unwrap_or_default(), em)
             }
             EntryKind::BlockDevice | EntryKind::CharDevice => {
                 let (major, minor) = m.device_numbers();

@@ -6,45 +6,94 @@
 use crate::disk::{self, Rootfs, Spec};
 use crate::sizes::{self, Firmware, Requested};
 use crate::write::{self, Sources};
-use auroraboot_sdk::{BuildRequest, OutputInfo, Plugin, PluginInfo, Report, log, register_plugin};
+use auroraboot_sdk::{
+    BuildError, BuildRequest, OutputInfo, Plugin, PluginInfo, Report, Setting, log, register_plugin,
+};
 
 const RAW_EFI: &str = "raw-efi";
 const RAW_BIOS: &str = "raw-bios";
 const VHD: &str = "vhd";
 const GCE: &str = "gce";
+/// The largest size setting, MiB (1 PiB: beyond any disk image).
+const MAX_MIB: i64 = 1 << 30;
 
 struct Raw;
 
 impl Plugin for Raw {
     fn info() -> PluginInfo {
         PluginInfo::new("raw", env!("CARGO_PKG_VERSION"))
-            .output(OutputInfo::new(
-                RAW_EFI,
-                "Raw disk image booting with UEFI (ESP, OEM, recovery partitions)",
-                "kairos.raw",
+            .output(
+                OutputInfo::new(
+                    RAW_EFI,
+                    "Raw disk image booting with UEFI (ESP, OEM, recovery partitions)",
+                    "kairos.raw",
+                )
+                .enabled_by("disk.efi"),
+            )
+            .output(
+                OutputInfo::new(
+                    RAW_BIOS,
+                    "Raw disk image booting with BIOS (bios_grub, OEM, recovery partitions)",
+                    "kairos.raw",
+                )
+                .enabled_by("disk.bios"),
+            )
+            .output(
+                OutputInfo::new(
+                    VHD,
+                    "Fixed VHD of the EFI disk, for Azure",
+                    "kairos.raw.vhd",
+                )
+                .enabled_by("disk.vhd"),
+            )
+            .output(
+                OutputInfo::new(
+                    GCE,
+                    "The EFI disk as disk.raw in a .tar.gz, for Google Compute Engine",
+                    "kairos.raw.gce.tar.gz",
+                )
+                .enabled_by("disk.gce"),
+            )
+            .setting(
+                Setting::boolean("disk.efi", "build a raw EFI disk image (alias: disk.raw)")
+                    .with_default(false),
+            )
+            .setting(
+                Setting::boolean("disk.bios", "build a raw BIOS disk image (alias: disk.mbr)")
+                    .with_default(false),
+            )
+            .setting(Setting::boolean("disk.vhd", "build an Azure VHD").with_default(false))
+            .setting(
+                Setting::boolean("disk.gce", "build a GCE image (.raw.tar.gz)").with_default(false),
+            )
+            .setting(Setting::integer(
+                "disk.size",
+                0,
+                MAX_MIB,
+                "final raw disk size in MiB (0: fit the contents)",
             ))
-            .output(OutputInfo::new(
-                RAW_BIOS,
-                "Raw disk image booting with BIOS (bios_grub, OEM, recovery partitions)",
-                "kairos.raw",
+            .setting(Setting::integer(
+                "disk.state_size",
+                0,
+                MAX_MIB,
+                "COS_STATE partition size in MiB",
             ))
-            .output(OutputInfo::new(
-                VHD,
-                "Fixed VHD of the EFI disk, for Azure",
-                "kairos.raw.vhd",
+            .setting(Setting::integer(
+                "disk.recovery_image_size",
+                0,
+                MAX_MIB,
+                "recovery system image size in MiB",
             ))
-            .output(OutputInfo::new(
-                GCE,
-                "The EFI disk as disk.raw in a .tar.gz, for Google Compute Engine",
-                "kairos.raw.gce.tar.gz",
-            ))
-            .setting("disk")
-            .setting("rootfs")
-            .setting("arch")
-            .setting("no_default_cloud_config")
+            .setting(
+                Setting::boolean(
+                    "no_default_cloud_config",
+                    "do not add the default cloud-config to the disk's OEM partition",
+                )
+                .with_default(false),
+            )
     }
 
-    fn build(request: BuildRequest) -> Result<Report, String> {
+    fn build(request: BuildRequest) -> Result<Report, BuildError> {
         let wants = |id: &str| request.outputs.iter().any(|o| o == id);
         let settings = &request.settings;
         let requested = Requested {
@@ -57,21 +106,18 @@ impl Plugin for Raw {
         };
         // The disk boots the image's own /boot/vmlinuz and initrd: without
         // them (or with links leading out of the image) it boots nothing.
-        if let Some(missing) = settings.get_str("rootfs.missing") {
-            return Err(missing);
+        if let Err(missing) = &request.boot {
+            return Err(missing.clone().into());
         }
-        let release = auroraboot_kairos::release::read(&request.rootfs);
+        let release = auroraboot_kairos::release::of(&request);
         let arch = [release.get("KAIROS_ARCH"), release.get("KAIROS_TARGETARCH")]
             .into_iter()
             .flatten()
             .find(|a| !a.is_empty())
             .cloned()
-            .or_else(|| settings.get_str("arch"))
-            .unwrap_or_else(|| "amd64".into());
+            .unwrap_or_else(|| request.arch.clone());
         if !matches!(arch.as_str(), "amd64" | "x86_64") {
-            return Err(format!(
-                "raw disks for {arch} are not supported yet (amd64 only)"
-            ));
+            return Err(format!("raw disks for {arch} are not supported yet (amd64 only)").into());
         }
         // The longest name made from it: `<name>.raw.gce.tar.gz`.
         let name = auroraboot_kairos::release::checked_name(
@@ -92,7 +138,6 @@ impl Plugin for Raw {
             now,
         };
         let mut sources = Sources::new(&request.rootfs, bootloader);
-        let mut files = Vec::new();
         let mut summary = Vec::new();
         let create =
             |id: &str, file: &str| request.create_output(id, file).map_err(|e| e.to_string());
@@ -110,7 +155,6 @@ impl Plugin for Raw {
                 let out = create(RAW_EFI, &raw_name)?;
                 log::info(&format!("writing {raw_name}"));
                 write::raw(&map, &out, &mut sources)?;
-                files.push(raw_name.clone());
                 summary.push(format!("{raw_name}: raw EFI disk"));
                 Some(out)
             } else {
@@ -125,7 +169,6 @@ impl Plugin for Raw {
                     None => write::raw(&map, &out, &mut sources)?,
                 }
                 write::vhd_footer(&out, map.size, now)?;
-                files.push(vhd_name.clone());
                 summary.push(format!("{vhd_name}: Azure fixed VHD"));
             }
             if wants(GCE) {
@@ -133,7 +176,6 @@ impl Plugin for Raw {
                 let out = create(GCE, &gce_name)?;
                 log::info(&format!("writing {gce_name}"));
                 write::gce_archive(&map, &out, &mut sources, now)?;
-                files.push(gce_name.clone());
                 summary.push(format!("{gce_name}: GCE image"));
             }
         }
@@ -152,10 +194,9 @@ impl Plugin for Raw {
                 map.data_bytes() >> 20
             ));
             write::raw(&map, &out, &mut sources)?;
-            files.push(raw_name.clone());
             summary.push(format!("{raw_name}: raw BIOS disk"));
         }
-        Ok(Report::new(files, summary.join("; ")))
+        Ok(Report::new(summary.join("; ")))
     }
 }
 

@@ -34,7 +34,9 @@ impl<'a> Sources<'a> {
                 Tree::Rootfs => self.rootfs,
                 Tree::Bootloader => self.bootloader.ok_or("no bootloader directory")?,
             };
-            let file = dir.open_file(&r.1).map_err(|e| format!("{}: {e}", r.1))?;
+            let file = dir
+                .open_file(r.1.as_bytes())
+                .map_err(|e| format!("{}: {e}", r.1))?;
             self.open = Some((r.clone(), file));
         }
         Ok(&self.open.as_ref().expect("just opened").1)

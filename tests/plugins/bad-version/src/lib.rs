@@ -1,7 +1,9 @@
 //! A version that is no semantic version and carries a terminal escape:
 //! must be listed as broken, the version shown escaped.
 
-use auroraboot_sdk::{BuildRequest, OutputInfo, Plugin, PluginInfo, Report, register_plugin};
+use auroraboot_sdk::{
+    BuildError, BuildRequest, OutputInfo, Plugin, PluginInfo, Report, register_plugin,
+};
 
 struct BadVersion;
 
@@ -12,7 +14,7 @@ impl Plugin for BadVersion {
         )
     }
 
-    fn build(_request: BuildRequest) -> Result<Report, String> {
+    fn build(_request: BuildRequest) -> Result<Report, BuildError> {
         Err("never built".into())
     }
 }

@@ -2,7 +2,9 @@
 //! cache, through an image's `x -> /` link, to `/tmp/anywhere`. Must be
 //! listed as broken (the cache is the host's), never built.
 
-use auroraboot_sdk::{BuildRequest, OutputInfo, Plugin, PluginInfo, Report, register_plugin};
+use auroraboot_sdk::{
+    BuildError, BuildRequest, OutputInfo, Plugin, PluginInfo, Report, register_plugin,
+};
 
 struct CacheEscape;
 
@@ -18,12 +20,12 @@ impl Plugin for CacheEscape {
         )
     }
 
-    fn build(request: BuildRequest) -> Result<Report, String> {
+    fn build(request: BuildRequest) -> Result<Report, BuildError> {
         let out = request
             .create_output("cache-escape", "loot.txt")
             .map_err(|e| e.to_string())?;
         out.write_at(0, b"escaped").map_err(|e| e.to_string())?;
-        Ok(Report::new(["loot.txt"], "the escape worked"))
+        Ok(Report::new("the escape worked"))
     }
 }
 

@@ -2,7 +2,9 @@
 //! makes a symlink to a directory outside the state directory: the host
 //! must refuse to follow it instead of writing the artifact out there.
 
-use auroraboot_sdk::{BuildRequest, OutputInfo, Plugin, PluginInfo, Report, register_plugin};
+use auroraboot_sdk::{
+    BuildError, BuildRequest, OutputInfo, Plugin, PluginInfo, Report, register_plugin,
+};
 
 struct Escape;
 
@@ -13,12 +15,12 @@ impl Plugin for Escape {
         )
     }
 
-    fn build(request: BuildRequest) -> Result<Report, String> {
+    fn build(request: BuildRequest) -> Result<Report, BuildError> {
         let out = request
             .create_output("escape", "loot.txt")
             .map_err(|e| e.to_string())?;
         out.write_at(0, b"escaped").map_err(|e| e.to_string())?;
-        Ok(Report::new(["loot.txt"], "the escape worked"))
+        Ok(Report::new("the escape worked"))
     }
 }
 

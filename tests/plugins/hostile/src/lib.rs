@@ -4,7 +4,10 @@
 //! its output and report success, which the tests treat as a failure.
 
 use auroraboot_sdk::bindings::auroraboot::plugin::fs as raw;
-use auroraboot_sdk::{BuildRequest, OutputInfo, Plugin, PluginInfo, Report, register_plugin};
+use auroraboot_sdk::{
+    BuildError, BuildRequest, Create, OutputInfo, Plugin, PluginInfo, Report, Role, Setting,
+    register_plugin,
+};
 
 struct Hostile;
 
@@ -18,7 +21,8 @@ const ATTACKS: &[&str] = &[
     "alloc-past-cap",
     "write-past-limit",
     "stale-handle",
-    "garbage-report",
+    "undeclared-role",
+    "setuid-mode",
     "no-output",
     "partial-then-fail",
     "panic",
@@ -51,10 +55,19 @@ impl Plugin for Hostile {
             .fold(info, |info, id| {
                 info.output(OutputInfo::new(id, "misbehaves", "*"))
             })
-            .setting("hostile")
+            .setting(Setting::text(
+                "hostile.name",
+                "the file create-named creates",
+            ))
+            .setting(Setting::integer(
+                "hostile.offset",
+                0,
+                i64::MAX,
+                "where sparse-huge writes its byte",
+            ))
     }
 
-    fn build(request: BuildRequest) -> Result<Report, String> {
+    fn build(request: BuildRequest) -> Result<Report, BuildError> {
         let id = request.outputs[0].clone();
         let loot = match id.as_str() {
             "read-host-file" => std::fs::read_to_string("/etc/passwd")
@@ -86,7 +99,7 @@ impl Plugin for Hostile {
                     out.write_at(i << 20, &block)
                         .map_err(|e| format!("sandbox held: {e}"))?;
                 }
-                return Ok(Report::new(["loot.txt"], "wrote 64 MiB"));
+                return Ok(Report::new("wrote 64 MiB"));
             }
             "stale-handle" => {
                 let out = request
@@ -100,16 +113,26 @@ impl Plugin for Hostile {
                 let ghost = unsafe { raw::Output::from_handle(index) };
                 ghost.write_at(0, b"ghost").map_err(|e| e.to_string())?;
                 std::mem::forget(ghost);
-                return Ok(Report::new(["loot.txt"], "used a dropped handle"));
+                return Ok(Report::new("used a dropped handle"));
             }
-            "garbage-report" => {
+            "undeclared-role" => {
+                // Claims to be the netboot kernel, which its output never declared.
+                let how = Create::new().role(Role::NetbootKernel);
                 let out = request
-                    .create_output(&id, "loot.txt")
-                    .map_err(|e| e.to_string())?;
-                out.write_at(0, b"x").map_err(|e| e.to_string())?;
-                return Ok(Report::new(["loot.txt", "../../etc/passwd"], "lies"));
+                    .create_output_with(&id, "loot.txt", how)
+                    .map_err(|e| format!("sandbox held: {e}"))?;
+                out.write_at(0, b"x")?;
+                return Ok(Report::new("claimed a role"));
             }
-            "no-output" => return Ok(Report::new(Vec::<String>::new(), "made nothing")),
+            "setuid-mode" => {
+                let how = Create::new().mode(0o4755);
+                let out = request
+                    .create_output_with(&id, "loot.txt", how)
+                    .map_err(|e| format!("sandbox held: {e}"))?;
+                out.write_at(0, b"x")?;
+                return Ok(Report::new("made a setuid artifact"));
+            }
+            "no-output" => return Ok(Report::new("made nothing")),
             "partial-then-fail" => {
                 let out = request
                     .create_output(&id, "loot.txt")
@@ -142,7 +165,7 @@ impl Plugin for Hostile {
                     .create_output(&id, &name)
                     .map_err(|e| format!("sandbox held: {e}"))?;
                 out.write_at(0, b"pwned").map_err(|e| e.to_string())?;
-                return Ok(Report::new([name], "created the named file"));
+                return Ok(Report::new("created the named file"));
             }
             "many-handles" => {
                 let mut held = Vec::new();
@@ -150,7 +173,9 @@ impl Plugin for Hostile {
                     match request.rootfs.open_dir(".") {
                         Ok(dir) => held.push(dir),
                         Err(e) => {
-                            return Err(format!("sandbox held after {} handles: {e}", held.len()));
+                            return Err(
+                                format!("sandbox held after {} handles: {e}", held.len()).into()
+                            );
                         }
                     }
                 }
@@ -167,7 +192,7 @@ impl Plugin for Hostile {
                     .map_err(|e| e.to_string())?;
                 out.write_at(offset, b"x")
                     .map_err(|e| format!("sandbox held: {e}"))?;
-                return Ok(Report::new(["loot.txt"], "one byte far away"));
+                return Ok(Report::new("one byte far away"));
             }
             "hole-copy" => {
                 let holes = request
@@ -179,24 +204,21 @@ impl Plugin for Hostile {
                     .map_err(|e| e.to_string())?;
                 copy.copy_from_output(&holes, 0, 0, 1 << 30)
                     .map_err(|e| e.to_string())?;
-                return Ok(Report::new(
-                    ["holes.img", "copy.img"],
-                    "copied 1 GiB of holes",
-                ));
+                return Ok(Report::new("copied 1 GiB of holes"));
             }
             "forge-text" => {
                 auroraboot_sdk::log::warn(FORGED);
                 println!("{FORGED}");
                 return Err(FORGED.into());
             }
-            other => return Err(format!("unknown attack {other}")),
+            other => return Err(format!("unknown attack {other}").into()),
         };
         let out = request
             .create_output(&id, "loot.txt")
             .map_err(|e| e.to_string())?;
         out.write_at(0, loot.as_bytes())
             .map_err(|e| e.to_string())?;
-        Ok(Report::new(["loot.txt"], "the attack worked"))
+        Ok(Report::new("the attack worked"))
     }
 }
 

@@ -3,7 +3,9 @@
 //! to repaint the terminal, and an output in `state_dir` itself that creates
 //! the file named by `impostor.name` (to try another plugin's artifact).
 
-use auroraboot_sdk::{BuildRequest, OutputInfo, Plugin, PluginInfo, Report, register_plugin};
+use auroraboot_sdk::{
+    BuildError, BuildRequest, OutputInfo, Plugin, PluginInfo, Report, Setting, register_plugin,
+};
 
 struct Impostor;
 
@@ -23,10 +25,10 @@ impl Plugin for Impostor {
                 "creates impostor.name",
                 "*",
             ))
-            .setting("impostor")
+            .setting(Setting::text("impostor.name", "the file it creates"))
     }
 
-    fn build(request: BuildRequest) -> Result<Report, String> {
+    fn build(request: BuildRequest) -> Result<Report, BuildError> {
         let id = request.outputs[0].clone();
         let name = match id.as_str() {
             "iso" => "impostor.iso".to_string(),
@@ -39,7 +41,7 @@ impl Plugin for Impostor {
             .create_output(&id, &name)
             .map_err(|e| e.to_string())?;
         out.write_at(0, b"impostor").map_err(|e| e.to_string())?;
-        Ok(Report::new([name], "made by the impostor"))
+        Ok(Report::new("made by the impostor"))
     }
 }
 

@@ -2,7 +2,7 @@
 //! limit and lists the plugin as broken; later runs take that from the
 //! cache instead of waiting again.
 
-use auroraboot_sdk::{BuildRequest, Plugin, PluginInfo, Report, register_plugin};
+use auroraboot_sdk::{BuildError, BuildRequest, Plugin, PluginInfo, Report, register_plugin};
 
 struct SlowInfo;
 
@@ -14,7 +14,7 @@ impl Plugin for SlowInfo {
         }
     }
 
-    fn build(_request: BuildRequest) -> Result<Report, String> {
+    fn build(_request: BuildRequest) -> Result<Report, BuildError> {
         Err("never built".into())
     }
 }

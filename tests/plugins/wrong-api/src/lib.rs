@@ -1,10 +1,10 @@
 //! A component built against a newer, incompatible plugin contract
-//! (`auroraboot:plugin@0.2.0`): the host must list it as broken, naming
+//! (`auroraboot:plugin@0.3.0`): the host must list it as broken, naming
 //! the version, and keep working.
 
 wit_bindgen::generate!({
     inline: "
-        package auroraboot:plugin@0.2.0;
+        package auroraboot:plugin@0.3.0;
         interface plugin {
             describe: func() -> string;
         }
