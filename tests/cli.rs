@@ -416,5 +416,5 @@ fn keys_nothing_reads_are_warned_about() {
         .run()
         .failure()
         .stderr_has("disk.partitions (--set disk.partitions=true) is ignored: custom partition layouts are not implemented")
-        .stderr_has("disk.eif (--set disk.eif=true) is ignored: no such key");
+        .stderr_has("disk.eif (--set disk.eif=true): no such setting; the disk.* settings are disk.efi, disk.bios");
 }

@@ -20,6 +20,16 @@ struct Served {
 
 impl Served {
     fn start(sb: &Sandbox, lab: &Lab, dir: &std::path::Path) -> Served {
+        Self::start_with(sb, lab, dir, &["--output".into(), "squashfs".into()])
+    }
+
+    /// The same, with `args` choosing what to build.
+    fn start_with(
+        sb: &Sandbox,
+        lab: &Lab,
+        dir: &std::path::Path,
+        args: &[std::ffi::OsString],
+    ) -> Served {
         let config = sb.path("config.yaml");
         std::fs::write(&config, CONFIG).unwrap();
         let log = dir.join("auroraboot.log");
@@ -36,9 +46,8 @@ impl Served {
                 "disable_http_server=true",
                 "--set",
                 "node.name=pxe-node",
-                "--output",
-                "squashfs",
             ])
+            .args(args)
             .arg("--cloud-config")
             .arg(&config)
             .env(
@@ -160,6 +169,69 @@ fn ovmf_boots_over_the_network() {
 #[test]
 fn ovmf_firmware_pxe_chainloads_ipxe_over_tftp() {
     pxe_boot("netboot-ovmf-edk2-pxe", Firmware::Ovmf, Some(""), true);
+}
+
+/// `path` of the netboot HTTP server, fetched from the client side.
+fn http_get(lab: &Lab, path: &str) -> Vec<u8> {
+    let script = format!(
+        "import sys, urllib.request\n\
+sys.stdout.buffer.write(urllib.request.urlopen('http://{SERVER_IP}:8090{path}', timeout=30).read())\n"
+    );
+    let out = netns::exec(&lab.dhcp, "python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "GET {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn a_third_party_plugin_provides_what_netboot_serves() {
+    let dir = netns::artifacts("netboot-third-party");
+    let sb = Sandbox::new();
+    let plugins = sb.plugin_dir("plugins", &["test-plugin-netboot"]);
+    let lab = Lab::new(&dir);
+    let args: Vec<std::ffi::OsString> = vec![
+        "--plugin-dir".into(),
+        plugins.into(),
+        "--output".into(),
+        "my-netboot".into(),
+        "--set".into(),
+        "mynet.level=3".into(),
+    ];
+    let served = Served::start_with(&sb, &lab, &dir, &args);
+    let set = sb.state_dir().join("my-netboot");
+    assert_eq!(
+        http_get(&lab, "/rootfs.squashfs"),
+        b"from-the-third-party-plugin from-the-third-party-plugin from-the-third-party-plugin\n"
+    );
+    assert_eq!(
+        http_get(&lab, "/kernel"),
+        std::fs::read(set.join("vmlinuz")).unwrap()
+    );
+    assert_eq!(
+        http_get(&lab, "/initrd"),
+        std::fs::read(set.join("initrd")).unwrap()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(set.join("rootfs.img"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the artifact keeps the mode it asked for"
+    );
+    // The plugin's outputs played every role: no built-in was added.
+    assert!(!sb.state_dir().join("netboot").exists());
+    let manifest = std::fs::read_to_string(sb.state_dir().join("artifacts.json")).unwrap();
+    assert!(manifest.contains("\"netboot-rootfs\""), "{manifest}");
+    served.stop();
 }
 
 #[test]

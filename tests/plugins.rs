@@ -374,3 +374,92 @@ fn the_sdks_carry_the_contracts_they_build_against() {
         "the frozen 0.1.0 SDK must carry wit/v0.1.0/plugin.wit"
     );
 }
+
+/// A build with the third-party netboot plugin, `--set`s added.
+fn netboot_plugin_build(sb: &Sandbox, sets: &[&str]) -> auroraboot_tests::Run {
+    let rootfs = sb.path("rootfs");
+    if !rootfs.exists() {
+        std::fs::create_dir(&rootfs).unwrap();
+        sample_rootfs(&rootfs);
+    }
+    let plugins = sb.plugin_dir("plugins", &["test-plugin-netboot"]);
+    let mut cmd = sb.auroraboot();
+    cmd.arg("--plugin-dir").arg(&plugins);
+    for set in sets {
+        cmd.args(["--set", set]);
+    }
+    cmd.arg("--set")
+        .arg(format!("container_image=dir://{}", rootfs.display()))
+        .arg("--set")
+        .arg(format!("state_dir={}", sb.path("state").display()))
+        .args([
+            "--output",
+            "my-netboot",
+            "--set",
+            "disable_http_server=true",
+        ])
+        .run()
+}
+
+#[test]
+fn a_third_party_plugins_settings_are_validated_before_any_work() {
+    let sb = Sandbox::new();
+    netboot_plugin_build(&sb, &["mynet.level=7"])
+        .failure()
+        .stderr_has("mynet.level: 7 (--set mynet.level=7) must be between 1 and 3 (declared by plugin netboot-provider)");
+    netboot_plugin_build(&sb, &["mynet.level=many"])
+        .failure()
+        .stderr_has("mynet.level: \"many\" (--set mynet.level=many) must be an integer 1..=3");
+    netboot_plugin_build(&sb, &["mynet.levle=1"])
+        .failure()
+        .stderr_has("mynet.levle (--set mynet.levle=1): no such setting; the mynet.* settings are mynet.marker, mynet.level");
+    assert!(
+        !sb.path("state").exists(),
+        "a refused configuration touched state_dir"
+    );
+}
+
+#[test]
+fn a_third_party_plugins_settings_are_listed() {
+    let sb = Sandbox::new();
+    let plugins = sb.plugin_dir("plugins", &["test-plugin-netboot"]);
+    let help = sb
+        .auroraboot()
+        .arg("--help")
+        .arg("--plugin-dir")
+        .arg(&plugins)
+        .run()
+        .success();
+    help.stdout_has("Settings of plugin netboot-provider 1.0.0 (outputs: my-netboot):")
+        .stdout_has("mynet.level (integer 1..=3) [default: 2]")
+        .stdout_has("iso.squashfs_compression (one of gzip, xz, zstd, none) [default: \"gzip\"]");
+    let inspect = sb
+        .auroraboot()
+        .args(["plugins", "inspect", "netboot-provider", "--plugin-dir"])
+        .arg(&plugins)
+        .run()
+        .success();
+    inspect
+        .stdout_has("mynet.marker                 text (default \"from-the-third-party-plugin\")")
+        .stdout_has(
+            "(from a rootfs; mode 644; roles netboot-kernel, netboot-initrd, netboot-rootfs)",
+        );
+    let json = sb
+        .auroraboot()
+        .args([
+            "plugins",
+            "inspect",
+            "netboot-provider",
+            "--json",
+            "--plugin-dir",
+        ])
+        .arg(&plugins)
+        .run()
+        .success();
+    let rows: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let info = &rows[0]["info"];
+    assert_eq!(info["settings"][1]["key"], "mynet.level", "{info}");
+    assert_eq!(info["settings"][1]["kind"]["type"], "integer", "{info}");
+    assert_eq!(info["settings"][1]["default"], 2, "{info}");
+    assert_eq!(info["outputs"][0]["roles"][2], "netboot-rootfs", "{info}");
+}

@@ -44,6 +44,7 @@ pub const WASM_CRATES: &[&str] = &[
     "test-plugin-bad-version",
     "test-plugin-slow-info",
     "test-plugin-legacy",
+    "test-plugin-netboot",
 ];
 
 /// Path of the component built from workspace crate `name`.

@@ -47,14 +47,19 @@ impl Console {
     }
 
     /// The cloud-config the fixture printed, if any.
+    /// Kernel messages printed on the same console while the fixture
+    /// prints the config (`[    4.777366] IPv6: ...`) are left out.
     pub fn cloud_config(&self) -> Option<String> {
         let start =
             self.text.find(crate::fixture::CONFIG_BEGIN)? + crate::fixture::CONFIG_BEGIN.len();
         let end = self.text[start..].find(crate::fixture::CONFIG_END)? + start;
+        let text = self.text[start..end]
+            .trim_start_matches(['\r', '\n'])
+            .replace("\r\n", "\n");
         Some(
-            self.text[start..end]
-                .trim_start_matches(['\r', '\n'])
-                .replace("\r\n", "\n"),
+            text.split_inclusive('\n')
+                .filter(|line| !is_kernel_message(line))
+                .collect(),
         )
     }
 
@@ -64,6 +69,18 @@ impl Console {
             .lines()
             .find_map(|l| l.trim_end().strip_prefix("CMDLINE: ").map(str::to_string))
     }
+}
+
+/// A kernel log line on the console: `[` seconds `.` micros `]`.
+fn is_kernel_message(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix('[') else {
+        return false;
+    };
+    let Some((stamp, _)) = rest.split_once(']') else {
+        return false;
+    };
+    let stamp = stamp.trim_start();
+    stamp.contains('.') && stamp.chars().all(|c| c.is_ascii_digit() || c == '.')
 }
 
 /// Boots `media` and waits up to `timeout` for the fixture's final marker;

@@ -111,5 +111,8 @@ pub enum PluginsCommand {
     Inspect {
         /// The plugin name.
         name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }

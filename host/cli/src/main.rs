@@ -8,10 +8,12 @@ mod epoch;
 mod inputs;
 mod lock;
 mod netboot;
+mod plan;
 mod plugins_cmd;
 mod progress;
 mod release;
 mod run;
+mod settings;
 mod source;
 
 use anyhow::Result;
@@ -62,8 +64,19 @@ fn report_keys(resolved: &auroraboot_config::Resolved, discovery: &Discovery) {
         .active()
         .flat_map(|p| p.info.namespaces.clone())
         .collect();
+    // Keys under a namespace a plugin declares are checked by `settings`.
+    let declared = |key: &str| {
+        let namespace = key.split('.').next().unwrap_or_default();
+        discovery
+            .active()
+            .any(|p| p.info.settings.iter().any(|s| s.namespace() == namespace))
+    };
     for (key, source, why) in resolved.unread_keys() {
-        tracing::warn!("{key} ({source}) is ignored: {why} (see `auroraboot --help` for the keys)");
+        if !declared(&key) {
+            tracing::warn!(
+                "{key} ({source}) is ignored: {why} (see `auroraboot --help` for the keys)"
+            );
+        }
     }
     let unknown = resolved.unknown_keys(&plugin_keys);
     if !unknown.is_empty() {
@@ -89,7 +102,9 @@ async fn main_inner(cli: Cli) -> Result<()> {
             let (_runtime, discovery) = discover(&cli.common).await?;
             match command {
                 PluginsCommand::List { json } => plugins_cmd::list(&discovery, json),
-                PluginsCommand::Inspect { name } => plugins_cmd::inspect(&discovery, &name),
+                PluginsCommand::Inspect { name, json } => {
+                    plugins_cmd::inspect(&discovery, &name, json)
+                }
             }
         }
         Some(Command::Config { inputs, json }) => {
@@ -129,6 +144,7 @@ async fn main_inner(cli: Cli) -> Result<()> {
         None => {
             let resolved = inputs::resolve(&cli.inputs).await?;
             let (runtime, discovery) = discover(&cli.common).await?;
+            settings::check(&resolved, &discovery)?;
             report_keys(&resolved, &discovery);
             // One listener for the whole run: a signal between the build and
             // the servers must not be lost.
@@ -237,9 +253,43 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     }
 }
 
+/// `--plugin-dir` values of the raw arguments (for `--help`, which clap
+/// answers before the arguments are parsed).
+fn plugin_dirs_of(args: &[String]) -> Vec<std::path::PathBuf> {
+    let mut dirs = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if arg == "--plugin-dir" {
+            dirs.extend(it.next().map(Into::into));
+        } else if let Some(dir) = arg.strip_prefix("--plugin-dir=") {
+            dirs.push(dir.into());
+        }
+    }
+    dirs
+}
+
+/// The command line; `--help` also lists the installed plugins' settings.
+fn parse(runtime: &tokio::runtime::Runtime) -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().skip(1).any(|a| a == "--help") {
+        return Cli::parse();
+    }
+    let common = cli::Common {
+        plugin_dirs: plugin_dirs_of(&args),
+        debug: false,
+        wait_lock: false,
+    };
+    let plugins = match runtime.block_on(discover(&common)) {
+        Ok((_, discovery)) => settings::help_text(&discovery),
+        Err(e) => format!("\n(plugins could not be listed: {e:#})\n"),
+    };
+    let help = format!("{}{plugins}", auroraboot_config::help_text());
+    let matches = Cli::command().after_long_help(help).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.common.debug);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -250,6 +300,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let cli = parse(&runtime);
+    init_logging(cli.common.debug);
     match runtime.block_on(main_inner(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -46,22 +46,22 @@ fn name_of(entry: &PluginEntry) -> String {
     })
 }
 
+/// One plugin as `--json` shows it: its declarations (outputs with roles,
+/// inputs and modes; settings with types, defaults and docs) and state.
+fn json_row(e: &PluginEntry) -> serde_json::Value {
+    serde_json::json!({
+        "name": name_of(e),
+        "info": e.info(),
+        "source": e.source,
+        "path": e.path,
+        "state": e.status,
+        "shadowed_outputs": e.shadowed_outputs,
+    })
+}
+
 pub fn list(discovery: &Discovery, json: bool) -> Result<()> {
     if json {
-        let rows: Vec<serde_json::Value> = discovery
-            .entries
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "name": name_of(e),
-                    "info": e.info(),
-                    "source": e.source,
-                    "path": e.path,
-                    "state": e.status,
-                    "shadowed_outputs": e.shadowed_outputs,
-                })
-            })
-            .collect();
+        let rows: Vec<serde_json::Value> = discovery.entries.iter().map(json_row).collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
@@ -114,7 +114,32 @@ pub fn list(discovery: &Discovery, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn inspect(discovery: &Discovery, name: &str) -> Result<()> {
+/// What an output declares, in one line.
+fn declared(o: &auroraboot_plugins::OutputInfo) -> String {
+    let join = |items: Vec<String>| items.join(", ");
+    let mut parts = vec![
+        format!(
+            "from {}",
+            join(o.inputs.iter().map(|i| i.to_string()).collect())
+        ),
+        format!("mode {:o}", o.mode),
+    ];
+    if !o.roles.is_empty() {
+        parts.push(format!(
+            "roles {}",
+            join(o.roles.iter().map(|r| r.to_string()).collect())
+        ));
+    }
+    if !o.enabled_by.is_empty() {
+        parts.push(format!("enabled by {}", o.enabled_by.join(" or ")));
+    }
+    if o.default {
+        parts.push("built by default".into());
+    }
+    format!("({})", parts.join("; "))
+}
+
+pub fn inspect(discovery: &Discovery, name: &str, json: bool) -> Result<()> {
     let matches: Vec<&PluginEntry> = discovery
         .entries
         .iter()
@@ -122,6 +147,11 @@ pub fn inspect(discovery: &Discovery, name: &str) -> Result<()> {
         .collect();
     if matches.is_empty() {
         bail!("no plugin named '{name}' (see `auroraboot plugins list`)");
+    }
+    if json {
+        let rows: Vec<serde_json::Value> = matches.into_iter().map(json_row).collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
     }
     for entry in matches {
         println!("path:     {}", escape(&entry.path.display().to_string()));
@@ -166,6 +196,7 @@ pub fn inspect(discovery: &Discovery, name: &str) -> Result<()> {
                     "  {:14} {}  ->  <state_dir>/{dir}{}",
                     o.id, o.description, o.file_name
                 );
+                println!("  {:14} {}", "", declared(o));
             }
         }
     }

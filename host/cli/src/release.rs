@@ -1,16 +1,14 @@
 //! Release input: the ISO of a GitHub-style release (or a mirror at
 //! `release_base_url`), downloaded once into `state_dir/downloads/` and
-//! verified against its published `.sha256`; and the netboot files taken
-//! out of it by reading ISO 9660 directly (no mount, no xorriso).
+//! verified against its published `.sha256`. Plugins get it as a handle;
+//! the netboot files come from the output that declares their roles.
 
 use crate::progress::Progress;
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use auroraboot_config::Config;
 use auroraboot_fetch::{Downloader, sha256_file};
-use auroraboot_iso9660::{SECTOR, reader};
 use auroraboot_plugins::BuildObserver;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The release's asset URL for `ext` (`.iso`, ...).
 fn url(config: &Config, ext: &str) -> Result<String> {
@@ -74,51 +72,4 @@ pub async fn download(config: &Config, progress: &Progress) -> Result<PathBuf> {
     progress.finish(&label);
     tracing::info!("release ISO: {}", dest.display());
     Ok(dest)
-}
-
-/// What netboot serves, from the ISO's `/boot/kernel`, `/boot/initrd`,
-/// `/rootfs.squashfs`, written to `dir` as `kairos-kernel`, `kairos-initrd`,
-/// `kairos.squashfs` (atomically: temp name, then rename).
-pub fn extract_netboot(iso: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut file =
-        std::fs::File::open(iso).with_context(|| format!("opening {}", iso.display()))?;
-    let volume = reader::open(&mut file).with_context(|| format!("reading {}", iso.display()))?;
-    let entries = reader::entries(&mut file, &volume, 0)
-        .with_context(|| format!("reading {}", iso.display()))?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut written = Vec::new();
-    for (path, name) in [
-        ("boot/kernel", "kairos-kernel"),
-        ("boot/initrd", "kairos-initrd"),
-        ("rootfs.squashfs", "kairos.squashfs"),
-    ] {
-        let Some(entry) = entries.iter().find(|e| e.path == path && !e.is_dir) else {
-            bail!(
-                "{}: the release ISO has no /{path} to netboot",
-                iso.display()
-            );
-        };
-        let target = dir.join(name);
-        let temp = dir.join(format!(".{name}.partial-{}", std::process::id()));
-        let mut copy = || -> std::io::Result<()> {
-            file.seek(SeekFrom::Start(u64::from(entry.lba) * SECTOR))?;
-            let mut out = std::fs::File::create(&temp)?;
-            let copied = std::io::copy(&mut (&file).take(entry.size), &mut out)?;
-            if copied != entry.size {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("the ISO ends {} bytes into /{path}", copied),
-                ));
-            }
-            out.sync_all()?;
-            std::fs::rename(&temp, &target)
-        };
-        if let Err(e) = copy() {
-            let _ = std::fs::remove_file(&temp);
-            return Err(e).with_context(|| format!("extracting /{path} to {}", target.display()));
-        }
-        tracing::info!("netboot: /{path} -> {}", target.display());
-        written.push(target);
-    }
-    Ok(written)
 }

@@ -1,6 +1,8 @@
-//! The main job: resolve the configuration, pick the outputs, run each
-//! plugin over the rootfs (the plugin runtime writes each artifact with its
-//! checksum and records it in `state_dir/artifacts.json`).
+//! The main job: resolve the configuration, pick the outputs (`plan`),
+//! acquire the input, run each plugin over it (the plugin runtime writes
+//! each artifact with its checksum and records it, with its roles, in
+//! `state_dir/artifacts.json`), and serve the files that claimed netboot's
+//! roles.
 
 use crate::lock::{Mode, StateLock};
 use crate::progress::Progress;
@@ -8,72 +10,13 @@ use anyhow::{Context, Result, bail};
 use auroraboot_config::{Config, Resolved, Scalar};
 use auroraboot_plugins::{
     BootPaths, BuildSpec, Discovery, InputKind, Inputs, Limits, LoadedPlugin, NamedTree,
-    PluginInfo, Runtime, SettingKind, SettingValue,
+    PluginInfo, Role, Runtime, SettingKind, SettingValue,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Outputs selected like the reference tool does when `--output` is absent:
-/// every enabled `disk.*`, else the ISO (unless both the ISO server and
-/// netboot are disabled).
-pub fn default_outputs(config: &Config) -> Vec<String> {
-    let mut outputs = Vec::new();
-    for (enabled, id) in [
-        (config.disk.efi, "raw-efi"),
-        (config.disk.bios, "raw-bios"),
-        (config.disk.vhd, "vhd"),
-        (config.disk.gce, "gce"),
-    ] {
-        if enabled {
-            outputs.push(id.to_string());
-        }
-    }
-    if outputs.is_empty() && !(config.disable_iso && config.disable_netboot) {
-        outputs.push("iso".into());
-    }
-    outputs
-}
-
-/// Checks the requested ids against the plugins and groups them by plugin,
-/// keeping the user's order.
-fn plan<'a>(
-    discovery: &'a Discovery,
-    requested: &[String],
-) -> Result<Vec<(&'a LoadedPlugin, Vec<String>)>> {
-    let mut groups: Vec<(&LoadedPlugin, Vec<String>)> = Vec::new();
-    for id in requested {
-        let Some(plugin) = discovery.provider(id) else {
-            let available = discovery.output_ids();
-            bail!(
-                "unknown output '{id}'; available outputs: {} (see `auroraboot plugins list`)",
-                if available.is_empty() {
-                    "none".to_string()
-                } else {
-                    available.join(", ")
-                }
-            );
-        };
-        if let Some(builtin) = discovery.shadowed_builtin(id) {
-            tracing::warn!(
-                "output {id} is built by {}, not by the built-in {}",
-                discovery
-                    .provider_entry(id)
-                    .map(|e| e.describe())
-                    .unwrap_or_default(),
-                builtin.describe()
-            );
-        }
-        match groups.iter_mut().find(|(p, _)| std::ptr::eq(*p, plugin)) {
-            Some((_, ids)) if !ids.contains(id) => ids.push(id.clone()),
-            Some(_) => {}
-            None => groups.push((plugin, vec![id.clone()])),
-        }
-    }
-    Ok(groups)
-}
-
-fn setting_value(value: Scalar) -> SettingValue {
+pub(crate) fn setting_value(value: Scalar) -> SettingValue {
     match value {
         Scalar::Bool(b) => SettingValue::Bool(b),
         Scalar::Int(i) => SettingValue::Int(i),
@@ -175,6 +118,81 @@ pub fn limits(config: &Config) -> Limits {
     }
 }
 
+/// The outputs to build: the requested ones (else those the declarations
+/// select), plus the providers of netboot's files, grouped by plugin.
+fn choose<'a>(
+    discovery: &'a Discovery,
+    resolved: &Resolved,
+    config: &Config,
+    requested: &[String],
+    input: InputKind,
+) -> Result<Vec<(&'a LoadedPlugin, Vec<String>)>> {
+    let mut outputs = if requested.is_empty() {
+        let fallback = !(config.disable_iso && config.disable_netboot);
+        crate::plan::default_outputs(discovery, resolved, fallback)
+    } else {
+        requested.to_vec()
+    };
+    if !config.disable_netboot {
+        crate::plan::add_netboot_providers(discovery, &mut outputs, input)?;
+    }
+    if outputs.is_empty() {
+        bail!(
+            "nothing to build: no --output given, no output enabled (see `auroraboot plugins inspect`), and disable_iso + disable_netboot leave no default"
+        );
+    }
+    crate::plan::group(discovery, &outputs, input)
+}
+
+/// The build's input (under the lock): the downloaded release ISO with an
+/// empty rootfs, or the rootfs with its boot files and kairos-release.
+struct Input {
+    rootfs: PathBuf,
+    inputs: Inputs,
+    /// Keeps a release's empty rootfs alive.
+    _empty: Option<tempfile::TempDir>,
+}
+
+async fn acquire(config: &Config, release_input: bool, progress: &Progress) -> Result<Input> {
+    let arch = crate::source::arch(config);
+    if release_input {
+        let iso = crate::release::download(config, progress).await?;
+        let empty = tempfile_dir(&config.state_dir)?;
+        return Ok(Input {
+            rootfs: empty.path().to_path_buf(),
+            inputs: Inputs {
+                boot: Err("the input is a release ISO, which has no rootfs kernel".into()),
+                kairos_release: Vec::new(),
+                arch,
+                release_iso: Some(iso),
+            },
+            _empty: Some(empty),
+        });
+    }
+    let rootfs = crate::source::resolve(config).await?.path;
+    let boot = auroraboot_oci::find_boot_files(&rootfs);
+    match &boot {
+        Ok(b) => tracing::info!("rootfs kernel: {}, initrd: {}", b.kernel, b.initrd),
+        Err(e) => tracing::debug!("{e}"),
+    }
+    let inputs = Inputs {
+        boot: boot
+            .map(|b| BootPaths {
+                kernel: b.kernel.into(),
+                initrd: b.initrd.into(),
+            })
+            .map_err(|e| e.to_string()),
+        kairos_release: auroraboot_oci::kairos_release(&rootfs),
+        arch,
+        release_iso: None,
+    };
+    Ok(Input {
+        rootfs,
+        inputs,
+        _empty: None,
+    })
+}
+
 /// Builds the outputs under an exclusive lock on `state_dir` (taken once
 /// the inputs are checked, so wrong inputs leave `state_dir` untouched);
 /// returns what to serve afterwards, with the lock.
@@ -188,85 +206,22 @@ pub async fn run(
     let config = resolved.config()?;
     let source_date_epoch = crate::epoch::from_env()?;
     let release_input = config.container_image.is_none() && config.release.is_complete();
-    let mut outputs = if requested.is_empty() {
-        default_outputs(&config)
+    let kind = if release_input {
+        InputKind::ReleaseIso
     } else {
-        requested.to_vec()
+        InputKind::Rootfs
     };
-    // Netboot serves the squashfs: from an image it is built with the rest.
-    if !config.disable_netboot && !release_input && !outputs.iter().any(|o| o == "squashfs") {
-        outputs.push("squashfs".into());
-    }
-    if outputs.is_empty() {
-        bail!(
-            "nothing to build: no --output given and disable_iso + disable_netboot with no disk.* set"
-        );
-    }
-    let groups = plan(discovery, &outputs)?;
-    let progress = Arc::new(Progress::new());
+    let groups = choose(discovery, resolved, &config, requested, kind)?;
     let mut assets = Vec::new();
     for (plugin, _) in &groups {
         assets.push(plugin_assets(resolved, &plugin.info)?);
     }
-    // A release ISO carries no rootfs: its plugins get an empty one and the
-    // ISO itself as the `release-iso` asset.
-    if release_input {
-        for (plugin, ids) in &groups {
-            let refused: Vec<&str> = plugin
-                .info
-                .outputs
-                .iter()
-                .filter(|o| ids.contains(&o.id) && !o.accepts(InputKind::ReleaseIso))
-                .map(|o| o.id.as_str())
-                .collect();
-            if !refused.is_empty() {
-                bail!(
-                    "{} cannot be built from a release ISO (as with the reference tool): set container_image",
-                    refused.join(", ")
-                );
-            }
-        }
-    } else {
+    if !release_input {
         crate::source::precheck(&config)?;
     }
+    let progress = Arc::new(Progress::new());
     let lock = StateLock::acquire(&config.state_dir, Mode::Exclusive, wait_lock, "build").await?;
-    let release = if release_input {
-        Some(crate::release::download(&config, &progress).await?)
-    } else {
-        None
-    };
-    let empty_rootfs;
-    let (rootfs, boot) = match &release {
-        Some(iso) => {
-            if !config.disable_netboot {
-                crate::release::extract_netboot(iso, &config.state_dir.join("netboot"))?;
-            }
-            empty_rootfs = tempfile_dir(&config.state_dir)?;
-            (empty_rootfs.path().to_path_buf(), None)
-        }
-        None => {
-            let rootfs = crate::source::resolve(&config).await?;
-            let boot = auroraboot_oci::find_boot_files(&rootfs.path);
-            match &boot {
-                Ok(b) => tracing::info!("rootfs kernel: {}, initrd: {}", b.kernel, b.initrd),
-                Err(e) => tracing::debug!("{e}"),
-            }
-            (rootfs.path, Some(boot.map_err(|e| e.to_string())))
-        }
-    };
-    let inputs = Inputs {
-        boot: match &boot {
-            Some(Ok(b)) => Ok(BootPaths {
-                kernel: b.kernel.clone().into(),
-                initrd: b.initrd.clone().into(),
-            }),
-            Some(Err(e)) => Err(e.clone()),
-            None => Err("the input is a release ISO, which has no rootfs kernel".into()),
-        },
-        kairos_release: auroraboot_oci::kairos_release(&rootfs),
-        arch: crate::source::arch(&config),
-        release_iso: release.clone(),
-    };
+    let input = acquire(&config, release_input, &progress).await?;
 
     std::fs::create_dir_all(&config.state_dir)
         .with_context(|| format!("creating state_dir {}", config.state_dir.display()))?;
@@ -279,13 +234,14 @@ pub async fn run(
         .with_context(|| format!("writing {}", config_yaml.display()))?;
 
     let limits = limits(&config);
+    let mut artifacts = Vec::new();
     for ((plugin, ids), assets) in groups.into_iter().zip(assets) {
         let spec = BuildSpec {
             outputs: ids.clone(),
             settings: plugin_settings(resolved, &plugin.info)?,
             cloud_config: cloud_config.clone(),
-            rootfs: rootfs.clone(),
-            inputs: inputs.clone(),
+            rootfs: input.rootfs.clone(),
+            inputs: input.inputs.clone(),
             assets,
             state_dir: config.state_dir.clone(),
             protected_names: discovery.protected_names(),
@@ -316,34 +272,40 @@ pub async fn run(
             outcome.summary,
             started.elapsed().as_secs_f64()
         );
+        artifacts.extend(outcome.artifacts);
     }
     let http = (!(config.disable_http_server || config.disable_iso)).then_some(config.listen_addr);
-    if config.disable_netboot {
-        return Ok(crate::netboot::Serve {
-            netboot: None,
-            http,
-            lock,
-        });
-    }
-    let netboot_dir = config.state_dir.join("netboot");
-    let plan = match (&release, &boot) {
-        (Some(_), _) => crate::netboot::Plan {
-            kernel: netboot_dir.join("kairos-kernel"),
-            initrd: netboot_dir.join("kairos-initrd"),
-            squashfs: netboot_dir.join("kairos.squashfs"),
-        },
-        (None, Some(Ok(b))) => crate::netboot::Plan {
-            kernel: rootfs.join(&b.kernel),
-            initrd: rootfs.join(&b.initrd),
-            squashfs: netboot_dir.join("kairos.squashfs"),
-        },
-        (None, Some(Err(e))) => bail!("netboot needs the rootfs kernel: {e}"),
-        (None, None) => bail!("netboot has nothing to serve"),
+    let netboot = if config.disable_netboot {
+        None
+    } else {
+        Some(netboot_plan(&config.state_dir, &artifacts, &input.inputs)?)
     };
     Ok(crate::netboot::Serve {
-        netboot: Some(plan),
+        netboot,
         http,
         lock,
+    })
+}
+
+/// What netboot serves: the files of this run that claimed its roles.
+fn netboot_plan(
+    state_dir: &Path,
+    artifacts: &[auroraboot_plugins::Artifact],
+    inputs: &Inputs,
+) -> Result<crate::netboot::Plan> {
+    let file = |role| {
+        crate::plan::played_by(state_dir, artifacts, role).ok_or_else(|| {
+            let why = match (&inputs.boot, role) {
+                (Err(why), Role::NetbootKernel | Role::NetbootInitrd) => format!(": {why}"),
+                _ => String::new(),
+            };
+            anyhow::anyhow!("netboot has no {role}: no artifact of this run plays it{why}")
+        })
+    };
+    Ok(crate::netboot::Plan {
+        kernel: file(Role::NetbootKernel)?,
+        initrd: file(Role::NetbootInitrd)?,
+        squashfs: file(Role::NetbootRootfs)?,
     })
 }
 
@@ -362,33 +324,5 @@ fn human_size(bytes: u64) -> String {
         b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
         b => format!("{b} bytes"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config(sets: &[&str]) -> Config {
-        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        auroraboot_config::resolve(None, &sets, None)
-            .unwrap()
-            .config()
-            .unwrap()
-    }
-
-    #[test]
-    fn default_outputs_follow_the_reference() {
-        assert_eq!(default_outputs(&config(&[])), vec!["iso"]);
-        assert_eq!(
-            default_outputs(&config(&["disk.efi=true", "disk.gce=true"])),
-            vec!["raw-efi", "gce"]
-        );
-        assert_eq!(
-            default_outputs(&config(&["disk.mbr=true"])),
-            vec!["raw-bios"]
-        );
-        assert!(default_outputs(&config(&["disable_iso=true", "disable_netboot=true"])).is_empty());
-        assert_eq!(default_outputs(&config(&["disable_iso=true"])), vec!["iso"]);
     }
 }

@@ -347,6 +347,20 @@ pub fn unread(key: &str) -> Option<&'static str> {
     (described && spec(key).is_none()).then_some("no such key")
 }
 
+/// Why upstream's `key` does nothing here, if it is one this project does
+/// not implement.
+pub fn not_implemented(key: &str) -> Option<&'static str> {
+    NOT_IMPLEMENTED
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, why)| *why)
+}
+
+/// Whether the host itself describes (and validates) `key`.
+pub fn describes(key: &str) -> bool {
+    spec(key).is_some()
+}
+
 pub fn spec(key: &str) -> Option<&'static KeySpec> {
     KEYS.iter().find(|k| k.key == key)
 }

@@ -19,6 +19,13 @@ pub enum Source {
     Flag(String),
 }
 
+impl Source {
+    /// The value is the built-in default, not something the user set.
+    pub fn is_default(&self) -> bool {
+        matches!(self, Source::Default)
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

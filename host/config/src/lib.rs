@@ -12,7 +12,7 @@ mod layers;
 mod template;
 mod typed;
 
-pub use keys::{ALIASES, KEYS, KeySpec, Kind, help_text};
+pub use keys::{ALIASES, KEYS, KeySpec, Kind, describes, help_text, not_implemented};
 pub use layers::{Entry, FlatMap, Source};
 pub use template::{Rendered, render};
 pub use typed::{Config, DiskOutputs, Release};

@@ -282,6 +282,21 @@ impl Discovery {
     }
 
     /// Every output id of the active plugins.
+    /// Every output the active plugins provide, in discovery order, with
+    /// its plugin.
+    pub fn outputs(&self) -> impl Iterator<Item = (&PluginEntry, &OutputInfo)> {
+        self.entries
+            .iter()
+            .filter(|e| e.is_active())
+            .flat_map(|e| e.winning_outputs().map(move |o| (e, o)))
+    }
+
+    /// The declaration of output `id` and its plugin's.
+    pub fn output(&self, id: &str) -> Option<(&PluginInfo, &OutputInfo)> {
+        let (entry, output) = self.outputs().find(|(_, o)| o.id == id)?;
+        Some((entry.info()?, output))
+    }
+
     pub fn output_ids(&self) -> Vec<String> {
         self.entries
             .iter()

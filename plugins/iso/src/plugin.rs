@@ -14,6 +14,9 @@ use std::io::{self, Read};
 
 const SQUASHFS_OUTPUT: &str = "squashfs";
 const SQUASHFS_FILE: &str = "kairos.squashfs";
+/// The kernel and initrd the squashfs output puts beside it for netboot.
+const KERNEL_FILE: &str = "kairos-kernel";
+const INITRD_FILE: &str = "kairos-initrd";
 /// mksquashfs `-b 1024k`, as upstream builds the live squashfs.
 pub(crate) const BLOCK_SIZE: u32 = 1 << 20;
 
@@ -36,11 +39,13 @@ impl Plugin for Iso {
             .output(
                 OutputInfo::new(
                     SQUASHFS_OUTPUT,
-                    "The rootfs as a squashfs image (what live ISOs and netboot boot)",
-                    SQUASHFS_FILE,
+                    "The rootfs as a squashfs image with the kernel and initrd beside it (what netboot serves)",
+                    "kairos.squashfs, kairos-kernel, kairos-initrd",
                 )
                 .in_directory("netboot")
                 .role(Role::NetbootRootfs)
+                .role(Role::NetbootKernel)
+                .role(Role::NetbootInitrd)
                 .accepts(InputKind::ReleaseIso),
             )
             .setting(Setting::directory(
@@ -124,6 +129,7 @@ impl Plugin for Iso {
             from_overlay: &from_overlay,
         };
         let squashfs_out = if wants(SQUASHFS_OUTPUT) {
+            copy_boot_files(&request)?;
             Some(create_squashfs(&request)?)
         } else {
             None
@@ -163,6 +169,30 @@ impl Plugin for Iso {
     }
 }
 
+/// The rootfs's kernel and initrd beside the squashfs, for netboot (copied
+/// by the host, in the kernel). Without them there is only the squashfs,
+/// and the host says why netboot lacks them.
+fn copy_boot_files(request: &BuildRequest) -> Result<(), BuildError> {
+    let boot = match &request.boot {
+        Ok(boot) => boot,
+        Err(why) => {
+            log::warn(&format!(
+                "no {KERNEL_FILE} / {INITRD_FILE} for netboot: {why}"
+            ));
+            return Ok(());
+        }
+    };
+    for (file, name, role) in [
+        (&boot.kernel, KERNEL_FILE, Role::NetbootKernel),
+        (&boot.initrd, INITRD_FILE, Role::NetbootInitrd),
+    ] {
+        let out = request.create_output_with(SQUASHFS_OUTPUT, name, Create::new().role(role))?;
+        out.copy_from(&file.file, 0, 0, file.file.size()?)?;
+        log::info(&format!("{name}: /{} of the rootfs", file.path_lossy()));
+    }
+    Ok(())
+}
+
 /// The squashfs artifact: what netboot serves as the rootfs.
 fn create_squashfs(request: &BuildRequest) -> Result<auroraboot_sdk::Output, String> {
     let how = Create::new().role(Role::NetbootRootfs);
@@ -197,8 +227,18 @@ fn from_release(
     }
     if squashfs {
         let out = create_squashfs(request)?;
-        release.copy_squashfs(&out)?;
-        files.push(SQUASHFS_FILE.to_string());
+        release.copy_file("rootfs.squashfs", &out)?;
+        for (path, name, role) in [
+            ("boot/kernel", KERNEL_FILE, Role::NetbootKernel),
+            ("boot/initrd", INITRD_FILE, Role::NetbootInitrd),
+        ] {
+            let how = Create::new().role(role);
+            release.copy_file(
+                path,
+                &request.create_output_with(SQUASHFS_OUTPUT, name, how)?,
+            )?;
+        }
+        files.push(format!("{SQUASHFS_FILE}, {KERNEL_FILE}, {INITRD_FILE}"));
     }
     Ok(Report::new(format!(
         "{} from the release ISO",

@@ -49,13 +49,14 @@ impl Release {
         Ok(bytes)
     }
 
-    /// Copies the release's `rootfs.squashfs` into `out` (netboot's file).
-    pub fn copy_squashfs(&self, out: &Output) -> Result<u64, String> {
+    /// Copies the release's file at `path` (e.g. `rootfs.squashfs`,
+    /// `boot/kernel`: what netboot serves) into `out`.
+    pub fn copy_file(&self, path: &str, out: &Output) -> Result<u64, String> {
         let e = self
-            .find("rootfs.squashfs")
-            .ok_or("the release ISO has no /rootfs.squashfs")?;
+            .find(path)
+            .ok_or_else(|| format!("the release ISO has no /{path}"))?;
         out.copy_from(&self.file, u64::from(e.lba) * SECTOR, 0, e.size)
-            .map_err(|e| format!("copying rootfs.squashfs: {e}"))?;
+            .map_err(|e| format!("copying /{path} of the release ISO: {e}"))?;
         Ok(e.size)
     }
 }
