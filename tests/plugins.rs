@@ -463,3 +463,86 @@ fn a_third_party_plugins_settings_are_listed() {
     assert_eq!(info["settings"][1]["default"], 2, "{info}");
     assert_eq!(info["outputs"][0]["roles"][2], "netboot-rootfs", "{info}");
 }
+
+/// Copies `from` (a directory) to `to`, recursively, leaving build output.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "target" {
+                copy_tree(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_sdk_and_the_example_build_outside_the_repository() {
+    let root = auroraboot_tests::workspace();
+    // The packaged SDK carries the WIT it builds against.
+    let listed = Command::new(env!("CARGO"))
+        .args([
+            "package",
+            "-p",
+            "auroraboot-sdk",
+            "--list",
+            "--allow-dirty",
+            "--offline",
+        ])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let files = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success() && files.lines().any(|l| l == "wit/plugin.wit"),
+        "{files}{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    // A plugin author's checkout: the SDK and the example, nothing else.
+    let sb = Sandbox::new();
+    let outside = sb.path("author");
+    copy_tree(&root.join("sdk"), &outside.join("sdk"));
+    copy_tree(
+        &root.join("examples/rootfs-tarball"),
+        &outside.join("examples/rootfs-tarball"),
+    );
+    let crate_dir = outside.join("examples/rootfs-tarball");
+    std::fs::copy(root.join("Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
+    let target = root.join("target/out-of-tree");
+    let built = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--offline",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(&crate_dir)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "building outside the repository failed:\n{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let plugins = sb.path("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(
+        target.join("wasm32-wasip2/release/rootfs_tarball.wasm"),
+        plugins.join("tarball.wasm"),
+    )
+    .unwrap();
+    let run = sb
+        .auroraboot()
+        .args(["plugins", "inspect", "rootfs-tarball", "--plugin-dir"])
+        .arg(&plugins)
+        .run()
+        .success();
+    run.stdout_has("status:   active")
+        .stdout_has("api:      0.2.0");
+}
