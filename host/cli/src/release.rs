@@ -6,7 +6,7 @@
 use crate::progress::Progress;
 use anyhow::Result;
 use auroraboot_config::Config;
-use auroraboot_fetch::{Downloader, sha256_file};
+use auroraboot_fetch::Downloader;
 use auroraboot_plugins::BuildObserver;
 use std::path::PathBuf;
 
@@ -32,26 +32,23 @@ pub async fn download(config: &Config, progress: &Progress) -> Result<PathBuf> {
     let url = url(config, ".iso")?;
     let name = url.rsplit('/').next().unwrap_or("kairos.iso").to_string();
     let dest = config.state_dir.join("downloads").join(&name);
-    let recorded = PathBuf::from(format!("{}.sha256", dest.display()));
-    if let Ok(line) = std::fs::read_to_string(&recorded)
-        && dest.is_file()
-    {
-        let want = line
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        if sha256_file(&dest).is_ok_and(|have| have == want) {
+    match auroraboot_fetch::already_verified(&dest, None) {
+        Some(how) => {
             tracing::info!(
-                "release ISO {} is already downloaded and verified",
-                dest.display()
+                "release ISO {} is already downloaded and verified ({})",
+                dest.display(),
+                match how {
+                    auroraboot_fetch::Reuse::Stamp => "unchanged since it was hashed",
+                    auroraboot_fetch::Reuse::Rehashed => "hashed again",
+                }
             );
             return Ok(dest);
         }
-        tracing::warn!(
-            "{} does not match its recorded checksum; downloading again",
+        None if dest.exists() => tracing::warn!(
+            "{} has no matching verified checksum; downloading again",
             dest.display()
-        );
+        ),
+        None => {}
     }
     let downloader = Downloader::new()?;
     let sha256 = downloader

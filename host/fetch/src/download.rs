@@ -163,12 +163,8 @@ impl Downloader {
         sha256: Option<&str>,
         progress: Progress<'_>,
     ) -> Result<bool, DownloadError> {
-        let recorded = sidecar(dest, ".sha256");
         if let Some(expected) = sha256
-            && dest.is_file()
-            && std::fs::read_to_string(&recorded)
-                .is_ok_and(|r| r.split_whitespace().next() == Some(expected))
-            && sha256_file(dest).is_ok_and(|actual| actual == expected)
+            && crate::already_verified(dest, Some(expected)).is_some()
         {
             tracing::info!("{} is already downloaded and verified", dest.display());
             return Ok(false);
@@ -210,12 +206,7 @@ impl Downloader {
             });
         }
         std::fs::rename(&partial, dest).map_err(io_err(dest))?;
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        write_atomically(&recorded, format!("{actual}  {name}\n").as_bytes(), 0o644)
-            .map_err(io_err(&recorded))?;
+        crate::record(dest, &actual).map_err(io_err(dest))?;
         Ok(true)
     }
 

@@ -6,7 +6,9 @@
 mod download;
 mod release;
 mod text;
+mod verified;
 
 pub use download::{DownloadError, Downloader, Progress, sha256_file, write_atomically};
 pub use release::{Release, ReleaseError};
 pub use text::{TextError, TextLimits, fetch_text};
+pub use verified::{Reuse, already_verified, record};
