@@ -108,8 +108,11 @@ async fn main_inner(cli: Cli) -> Result<()> {
             }
         }
         Some(Command::Config { inputs, json }) => {
-            let resolved = inputs::resolve(&inputs).await?;
+            let mut resolved = inputs::resolve(&inputs).await?;
             resolved.config()?;
+            let (_runtime, discovery) = discover(&cli.common).await?;
+            settings::check(&resolved, &discovery)?;
+            settings::add_defaults(&mut resolved, &discovery);
             if json {
                 println!("{}", serde_json::to_string_pretty(&resolved.to_json())?);
             } else {

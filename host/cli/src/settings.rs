@@ -71,6 +71,23 @@ pub fn check(resolved: &Resolved, discovery: &Discovery) -> Result<()> {
     Ok(())
 }
 
+/// The active plugins' declared defaults, shown by `auroraboot config`
+/// beside the host's (the first plugin declaring a key gives its default).
+pub fn add_defaults(resolved: &mut Resolved, discovery: &Discovery) {
+    use auroraboot_config::Scalar;
+    use auroraboot_plugins::SettingValue;
+    for (_, setting) in declared(discovery) {
+        if let Some(default) = &setting.default {
+            let value = match default {
+                SettingValue::Bool(b) => Scalar::Bool(*b),
+                SettingValue::Int(i) => Scalar::Int(*i),
+                SettingValue::Text(t) => Scalar::Text(t.clone()),
+            };
+            resolved.add_default(&setting.key, value);
+        }
+    }
+}
+
 /// The settings of every active plugin, for `--help`.
 pub fn help_text(discovery: &Discovery) -> String {
     let mut out = String::new();

@@ -257,6 +257,15 @@ impl Resolved {
             .collect()
     }
 
+    /// Adds `key` with its `value` as a default (source `default`) when
+    /// nothing set it: a plugin's declared default, for display.
+    pub fn add_default(&mut self, key: &str, value: Scalar) {
+        self.entries.entry(key.to_string()).or_insert(Entry {
+            value,
+            source: Source::Default,
+        });
+    }
+
     /// The merged configuration as YAML, each value annotated with its source.
     pub fn to_annotated_yaml(&self) -> String {
         let mut out = String::new();
