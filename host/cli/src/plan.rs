@@ -24,14 +24,10 @@ fn setting_is_on(resolved: &Resolved, plugin: &PluginInfo, key: &str) -> bool {
     let Some(declared) = plugin.settings.iter().find(|s| s.key == key) else {
         return false;
     };
-    let value = match resolved.get(key) {
-        Some(entry) => crate::run::setting_value(entry.value.clone()),
-        None => match &declared.default {
-            Some(default) => default.clone(),
-            None => return false,
-        },
-    };
-    matches!(declared.accept(value), Ok(SettingValue::Bool(true)))
+    matches!(
+        crate::settings::value_of(resolved, plugin, declared),
+        Ok(Some(SettingValue::Bool(true)))
+    )
 }
 
 /// One output as selection sees it.

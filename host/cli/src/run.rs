@@ -7,7 +7,7 @@
 use crate::lock::{Mode, StateLock};
 use crate::progress::Progress;
 use anyhow::{Context, Result, bail};
-use auroraboot_config::{Config, Resolved, Scalar};
+use auroraboot_config::{Config, Resolved};
 use auroraboot_plugins::{
     BootPaths, BuildSpec, Discovery, InputKind, Inputs, Limits, LoadedPlugin, NamedTree,
     PluginInfo, Role, Runtime, SettingKind, SettingValue,
@@ -15,14 +15,6 @@ use auroraboot_plugins::{
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-pub(crate) fn setting_value(value: Scalar) -> SettingValue {
-    match value {
-        Scalar::Bool(b) => SettingValue::Bool(b),
-        Scalar::Int(i) => SettingValue::Int(i),
-        Scalar::Text(t) | Scalar::Yaml(t) => SettingValue::Text(t),
-    }
-}
 
 /// What a plugin reads of the configuration: a 0.2.0 plugin its declared
 /// settings (the user's value, checked against the declaration, else the
@@ -33,7 +25,7 @@ fn plugin_settings(resolved: &Resolved, info: &PluginInfo) -> Result<Vec<(String
         return Ok(resolved
             .settings_under(&info.namespaces)
             .into_iter()
-            .map(|(k, v)| (k, setting_value(v)))
+            .map(|(k, v)| (k, crate::settings::setting_value(v)))
             .collect());
     }
     let mut settings = Vec::new();
@@ -41,25 +33,11 @@ fn plugin_settings(resolved: &Resolved, info: &PluginInfo) -> Result<Vec<(String
         if declared.kind == SettingKind::Directory {
             continue;
         }
-        let value = match resolved.get(&declared.key) {
-            Some(entry) => {
-                let value = setting_value(entry.value.clone());
-                let shown = value.to_string();
-                declared.accept(value).map_err(|why| {
-                    anyhow::anyhow!(
-                        "{}: {shown} ({}) {why} (declared by plugin {})",
-                        declared.key,
-                        entry.source,
-                        info.name
-                    )
-                })?
-            }
-            None => match &declared.default {
-                Some(default) => default.clone(),
-                None => continue,
-            },
-        };
-        settings.push((declared.key.clone(), value));
+        if let Some(value) =
+            crate::settings::value_of(resolved, info, declared).map_err(anyhow::Error::msg)?
+        {
+            settings.push((declared.key.clone(), value));
+        }
     }
     Ok(settings)
 }

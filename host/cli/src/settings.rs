@@ -7,8 +7,48 @@
 //! upstream keys this project does not implement are warned about.
 
 use anyhow::{Result, bail};
-use auroraboot_config::Resolved;
-use auroraboot_plugins::{Discovery, PluginInfo, SettingInfo};
+use auroraboot_config::{Entry, Resolved, Scalar};
+use auroraboot_plugins::{Discovery, PluginInfo, SettingInfo, SettingValue};
+
+/// A configuration value as plugins receive it.
+pub fn setting_value(value: Scalar) -> SettingValue {
+    match value {
+        Scalar::Bool(b) => SettingValue::Bool(b),
+        Scalar::Int(i) => SettingValue::Int(i),
+        Scalar::Text(t) | Scalar::Yaml(t) => SettingValue::Text(t),
+    }
+}
+
+/// The user's `entry` for `setting` of `plugin`, as the setting's type, or
+/// why it is refused (naming the key, value, source, allowed values and
+/// plugin).
+fn accept(
+    plugin: &PluginInfo,
+    setting: &SettingInfo,
+    entry: &Entry,
+) -> Result<SettingValue, String> {
+    let value = setting_value(entry.value.clone());
+    let shown = value.to_string();
+    setting.accept(value).map_err(|why| {
+        format!(
+            "{}: {shown} ({}) {why} (declared by plugin {})",
+            setting.key, entry.source, plugin.name
+        )
+    })
+}
+
+/// What a build of `plugin` gets for `setting`: the user's value (checked),
+/// else the declared default, else nothing.
+pub fn value_of(
+    resolved: &Resolved,
+    plugin: &PluginInfo,
+    setting: &SettingInfo,
+) -> Result<Option<SettingValue>, String> {
+    match resolved.get(&setting.key) {
+        Some(entry) if !entry.source.is_default() => accept(plugin, setting, entry).map(Some),
+        _ => Ok(setting.default.clone()),
+    }
+}
 
 /// Every declared setting of the active plugins, with its plugin.
 fn declared(discovery: &Discovery) -> Vec<(&PluginInfo, &SettingInfo)> {
@@ -34,13 +74,8 @@ pub fn check(resolved: &Resolved, discovery: &Discovery) -> Result<()> {
         }
         let mine: Vec<_> = declared.iter().filter(|(_, s)| &s.key == key).collect();
         for (plugin, setting) in &mine {
-            let value = crate::run::setting_value(entry.value.clone());
-            let shown = value.to_string();
-            if let Err(why) = setting.accept(value) {
-                problems.push(format!(
-                    "{key}: {shown} ({}) {why} (declared by plugin {})",
-                    entry.source, plugin.name
-                ));
+            if let Err(problem) = accept(plugin, setting, entry) {
+                problems.push(problem);
             }
         }
         if !mine.is_empty() {
