@@ -4,25 +4,19 @@ mod builtins {
     include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 }
 mod cli;
-mod epoch;
 mod inputs;
-mod lock;
 mod netboot;
-mod plan;
 mod plugins_cmd;
 mod progress;
-mod release;
-mod run;
-mod settings;
-mod source;
 
 use anyhow::Result;
+use auroraboot_pipeline::{Mode, StateLock, settings};
 use auroraboot_plugins::{Discovery, Runtime, SearchPath};
 use clap::Parser;
 use cli::{Cli, Command, PluginsCommand};
-use lock::{Mode, StateLock};
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 fn init_logging(debug: bool) {
     let debug = debug || std::env::var_os("AURORA_DEBUG").is_some();
@@ -140,7 +134,7 @@ async fn main_inner(cli: Cli) -> Result<()> {
                 _ = shutdown_signal() => anyhow::bail!("interrupted while waiting for state_dir"),
             };
             tokio::select! {
-                result = source::unpack(&config, &dest) => result,
+                result = auroraboot_pipeline::unpack(&config, &dest, Arc::new(progress::Progress::new())) => Ok(result?),
                 _ = shutdown_signal() => anyhow::bail!("interrupted; the partial extraction was removed"),
             }
         }
@@ -152,8 +146,16 @@ async fn main_inner(cli: Cli) -> Result<()> {
             // One listener for the whole run: a signal between the build and
             // the servers must not be lost.
             let signals = Signals::listen(runtime.cancel_flag());
+            let request = auroraboot_pipeline::Request {
+                runtime: &runtime,
+                discovery: &discovery,
+                resolved: &resolved,
+                outputs: &cli.output,
+                wait_lock: cli.common.wait_lock,
+                observer: Arc::new(progress::Progress::new()),
+            };
             let serve = tokio::select! {
-                result = run::run(&runtime, &discovery, &resolved, &cli.output, cli.common.wait_lock) => result,
+                result = auroraboot_pipeline::run(request) => result.map_err(anyhow::Error::from),
                 signal = signals.received() => Err(Interrupted(signal).into()),
             };
             // A plugin stopped by the signal reports that; say which signal.
@@ -166,7 +168,7 @@ async fn main_inner(cli: Cli) -> Result<()> {
                 (Err(e), _) => return Err(e),
                 (Ok(_), Some(signal)) => return Err(Interrupted(signal).into()),
             };
-            if !serve.is_empty() {
+            if !serve.nothing_to_serve() {
                 serve.lock.downgrade("serving").await?;
             }
             let stop = signals.received();

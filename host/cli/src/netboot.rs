@@ -5,6 +5,7 @@
 use anyhow::{Context, Result};
 use auroraboot_config::Resolved;
 use auroraboot_netboot::{Artifacts, Ipxe};
+use auroraboot_pipeline::{Built, NetbootFiles};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
@@ -34,27 +35,11 @@ fn address(resolved: &Resolved) -> Result<(Ipv4Addr, Option<String>)> {
     Ok((ip, Some(name)))
 }
 
-/// What runs after the build.
-pub struct Serve {
-    pub netboot: Option<Plan>,
-    /// `listen_addr`, for the artifact server over state_dir.
-    pub http: Option<std::net::SocketAddr>,
-    /// The build's lock on `state_dir`, held while serving.
-    pub lock: crate::lock::StateLock,
-}
-
-impl Serve {
-    /// Nothing to serve: the run ends after the build.
-    pub fn is_empty(&self) -> bool {
-        self.netboot.is_none() && self.http.is_none()
-    }
-}
-
 /// Runs the servers of `serve` until `shutdown` completes; either failing
 /// to start stops the other.
 pub async fn serve_all(
     resolved: &Resolved,
-    serve: Serve,
+    serve: Built,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -85,21 +70,14 @@ pub async fn serve_all(
     result
 }
 
-/// What netboot serves, prepared by the build (host paths).
-pub struct Plan {
-    pub kernel: PathBuf,
-    pub initrd: PathBuf,
-    pub squashfs: PathBuf,
-}
-
 /// Serves until `shutdown` completes.
 pub async fn serve(
     resolved: &Resolved,
-    plan: Plan,
+    plan: NetbootFiles,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let config = resolved.config()?;
-    let Plan {
+    let NetbootFiles {
         kernel,
         initrd,
         squashfs,

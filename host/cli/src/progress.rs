@@ -29,7 +29,7 @@ impl Progress {
         }
     }
 
-    /// Closes the plugin's bar (or logs 100%).
+    /// Closes the step's bar (or logs 100%).
     pub fn finish(&self, plugin: &str) {
         if let Some(track) = self
             .state
@@ -73,5 +73,11 @@ impl BuildObserver for Progress {
             }
             None => {}
         }
+    }
+}
+
+impl auroraboot_pipeline::Observer for Progress {
+    fn finish(&self, label: &str) {
+        Progress::finish(self, label);
     }
 }

@@ -15,8 +15,6 @@ pub enum Kind {
     ListenAddr,
     /// An IPv4 or IPv6 address.
     IpAddr,
-    /// A size in MiB: a non-negative integer (number or digits).
-    MiB,
     /// A limit: an integer from `min` to `max` (number or digits); 0 is
     /// never "no limit".
     Limit { min: u64, max: u64 },
@@ -133,12 +131,6 @@ pub const KEYS: &[KeySpec] = &[
         "literal cloud-config text (use --cloud-config for a file, URL or stdin)",
     ),
     key(
-        "no_default_cloud_config",
-        Kind::Bool,
-        Some("false"),
-        "raw disks: no default user when no cloud-config is given",
-    ),
-    key(
         "disable_netboot",
         Kind::Bool,
         Some("false"),
@@ -197,86 +189,6 @@ pub const KEYS: &[KeySpec] = &[
         Kind::Text,
         None,
         "replaces the netboot kernel command line (root= and config_url= are kept)",
-    ),
-    key(
-        "iso.overlay_iso",
-        Kind::Text,
-        None,
-        "directory merged into the ISO root (alias: iso.data, deprecated)",
-    ),
-    key(
-        "iso.overlay_rootfs",
-        Kind::Text,
-        None,
-        "directory merged into the ISO's rootfs",
-    ),
-    key(
-        "iso.override_name",
-        Kind::Text,
-        None,
-        "ISO file name without .iso",
-    ),
-    key(
-        "iso.include_date",
-        Kind::Bool,
-        Some("false"),
-        "add the build date to the ISO name",
-    ),
-    key(
-        "iso.extend-live-cmdline",
-        Kind::Text,
-        None,
-        "extra kernel arguments for the live ISO",
-    ),
-    key(
-        "iso.live_console",
-        Kind::Text,
-        Some("console=ttyS0 console=tty1"),
-        "console arguments for the live ISO",
-    ),
-    key(
-        "iso.name",
-        Kind::Text,
-        None,
-        "netboot artifact prefix (does not name the ISO)",
-    ),
-    key(
-        "iso.squashfs_compression",
-        Kind::OneOf(&["gzip", "xz", "zstd", "none"]),
-        Some("gzip"),
-        "the ISO's squashfs codec (none: blocks stored)",
-    ),
-    key(
-        "disk.efi",
-        Kind::Bool,
-        Some("false"),
-        "build a raw EFI disk image (alias: disk.raw)",
-    ),
-    key(
-        "disk.bios",
-        Kind::Bool,
-        Some("false"),
-        "build a raw BIOS disk image (alias: disk.mbr)",
-    ),
-    key("disk.vhd", Kind::Bool, Some("false"), "build an Azure VHD"),
-    key(
-        "disk.gce",
-        Kind::Bool,
-        Some("false"),
-        "build a GCE image (.raw.tar.gz)",
-    ),
-    key("disk.size", Kind::MiB, None, "final raw disk size in MiB"),
-    key(
-        "disk.state_size",
-        Kind::MiB,
-        None,
-        "COS_STATE partition size in MiB",
-    ),
-    key(
-        "disk.recovery_image_size",
-        Kind::MiB,
-        None,
-        "recovery system image size in MiB",
     ),
     key(
         "plugins.memory_mb",

@@ -7,15 +7,17 @@
 //! It does no I/O: the caller reads files, URLs and stdin.
 
 pub mod bounds;
+mod image;
 mod keys;
 mod layers;
 mod template;
 mod typed;
 
+pub use image::ImageSource;
 pub use keys::{ALIASES, KEYS, KeySpec, Kind, describes, help_text, not_implemented};
 pub use layers::{Entry, FlatMap, Source};
 pub use template::{Rendered, render};
-pub use typed::{Config, DiskOutputs, Release};
+pub use typed::{Config, Release};
 
 use std::collections::BTreeMap;
 
@@ -393,45 +395,51 @@ mod tests {
     #[test]
     fn annotated_yaml_nests_and_names_sources() {
         let r = resolve(
-            file("disk:\n  efi: true\n"),
-            &sets(&["github.user=mud ler", "disk.size=100"]),
+            file("netboot:\n  interface: eth0\n"),
+            &sets(&["github.user=mud ler", "netboot.cmdline=quiet"]),
             None,
         )
         .unwrap();
         let y = r.to_annotated_yaml();
         assert!(
-            y.contains("disk:\n  bios: false  # default\n  efi: true  # config file c.yaml\n"),
+            y.contains("netboot:\n  cmdline: quiet  # --set netboot.cmdline=quiet\n  interface: eth0  # config file c.yaml\n  ipxe_dir: "),
             "{y}"
         );
-        assert!(y.contains("  size: 100  # --set disk.size=100\n"), "{y}");
+        assert!(y.contains("/usr/lib/ipxe  # default\n"), "{y}");
         assert!(
             y.contains("github:\n  user: mud ler  # --set github.user=mud ler\n"),
             "{y}"
         );
         // The annotated output is itself valid YAML with the same values.
         let back: serde_yaml::Value = serde_yaml::from_str(&y).unwrap();
-        assert_eq!(back["disk"]["size"], serde_yaml::Value::from(100));
+        assert_eq!(
+            back["netboot"]["interface"],
+            serde_yaml::Value::from("eth0")
+        );
         assert_eq!(r.unknown_keys(&[]), vec!["github.user"]);
         assert!(r.unread_keys().is_empty(), "{:?}", r.unread_keys());
         assert!(r.unknown_keys(&["github".into()]).is_empty());
-        assert_eq!(r.settings_under(&["disk".into()]).len(), 5);
+        assert_eq!(r.settings_under(&["netboot".into()]).len(), 3);
     }
 
     #[test]
     fn keys_nothing_reads_are_reported_with_their_source() {
+        // Plugin namespaces (`disk.*`, `iso.*`) are the plugins' to check.
         let sets = [
             "disk.partitions=true".to_string(),
             "disk.eif=true".into(),
+            "netboot.eif=true".into(),
             "node.name=x".into(),
             "iso.squashfs_compression=xz".into(),
         ];
         let r = resolve(None, &sets, None).unwrap();
         let unread = r.unread_keys();
         let keys: Vec<&str> = unread.iter().map(|(k, _, _)| k.as_str()).collect();
-        assert_eq!(keys, ["disk.eif", "disk.partitions"]);
-        assert_eq!(unread[1].1, "--set disk.partitions=true");
-        assert!(unread[1].2.contains("not implemented"), "{unread:?}");
-        let bad = resolve(None, &["iso.squashfs_compression=lz4".to_string()], None).unwrap();
+        assert_eq!(keys, ["disk.partitions", "netboot.eif"]);
+        assert_eq!(unread[0].1, "--set disk.partitions=true");
+        assert!(unread[0].2.contains("not implemented"), "{unread:?}");
+        assert_eq!(unread[1].2, "no such key");
+        let bad = resolve(None, &["netboot.address=nowhere".to_string()], None).unwrap();
         assert!(bad.config().is_err());
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::keys::{KEYS, Kind};
 use crate::layers::{Entry, FlatMap};
-use crate::{ConfigError, Scalar};
+use crate::{ConfigError, ImageSource, Scalar};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -30,20 +30,12 @@ impl Release {
     }
 }
 
-/// The `disk.*` switches selecting default outputs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DiskOutputs {
-    pub efi: bool,
-    pub bios: bool,
-    pub vhd: bool,
-    pub gce: bool,
-}
-
 /// The typed configuration the host acts on; plugins get their subtrees
 /// as settings instead.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub container_image: Option<String>,
+    /// `container_image`, parsed.
+    pub container_image: Option<ImageSource>,
     /// Image platform to use (`arch`); `None` = the host's.
     pub arch: Option<String>,
     pub release: Release,
@@ -57,7 +49,6 @@ pub struct Config {
     pub allow_insecure_registries: bool,
     /// Registries allowed over plain HTTP.
     pub registry_insecure: Vec<String>,
-    pub disk: DiskOutputs,
     pub plugin_memory_mib: u64,
     pub plugin_timeout_secs: u64,
     pub plugin_max_output_mib: u64,
@@ -89,7 +80,6 @@ fn check(kind: Kind, value: &Scalar) -> Result<(), String> {
             .parse::<IpAddr>()
             .map(|_| ())
             .map_err(|_| "is not an IP address".into()),
-        Kind::MiB => parse_size(value).map(|_| ()),
         Kind::Limit { min, max } => match parse_size(value) {
             Ok(n) if (min..=max).contains(&n) => Ok(()),
             _ => Err(format!("must be a whole number from {min} to {max}")),
@@ -161,14 +151,15 @@ pub(crate) fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
     Ok(SocketAddr::new(ip, port))
 }
 
+/// A whole, non-negative number (YAML integer or digits).
 fn parse_size(value: &Scalar) -> Result<u64, String> {
     let n = match value {
         Scalar::Int(i) => *i,
         Scalar::Text(s) => s
             .trim()
             .parse::<i64>()
-            .map_err(|_| "is not a whole number of MiB".to_string())?,
-        _ => return Err("is not a whole number of MiB".into()),
+            .map_err(|_| "is not a whole number".to_string())?,
+        _ => return Err("is not a whole number".into()),
     };
     u64::try_from(n).map_err(|_| "is negative".into())
 }
@@ -182,6 +173,11 @@ impl Config {
             {
                 problems.push(describe(spec.key, entry, &problem));
             }
+        }
+        if let Some(entry) = entries.get("container_image")
+            && let Err(problem) = ImageSource::parse(&entry.value.as_text())
+        {
+            problems.push(describe("container_image", entry, &problem));
         }
         // Keys whose parent is a known value (e.g. `disk.efi.x`) are a typo.
         for key in entries.keys() {
@@ -217,7 +213,8 @@ impl Config {
                 .unwrap_or(0)
         };
         Ok(Config {
-            container_image: text("container_image"),
+            container_image: text("container_image")
+                .map(|v| ImageSource::parse(&v).expect("validated")),
             arch: text("arch"),
             release: Release {
                 base_url: text("release_base_url").unwrap_or_else(|| "https://github.com".into()),
@@ -247,12 +244,6 @@ impl Config {
                 .get("registry_insecure")
                 .and_then(|e| parse_list(&e.value).ok())
                 .unwrap_or_default(),
-            disk: DiskOutputs {
-                efi: flag("disk.efi"),
-                bios: flag("disk.bios"),
-                vhd: flag("disk.vhd"),
-                gce: flag("disk.gce"),
-            },
             plugin_memory_mib: size("plugins.memory_mb"),
             plugin_timeout_secs: size("plugins.timeout_secs"),
             plugin_max_output_mib: size("plugins.max_output_mb"),
@@ -295,18 +286,19 @@ mod tests {
         assert!(e.contains("listen_addr: '8080' is not [HOST]:PORT"), "{e}");
         let e = invalid(None, &["listen_addr=example.com:80"]);
         assert!(e.contains("not an IP address"), "{e}");
-        let e = invalid(None, &["disk.size=-5", "disk.state_size=big", "arch=x86"]);
-        assert!(e.contains("disk.size: '-5' is negative"), "{e}");
-        assert!(
-            e.contains("disk.state_size: 'big' is not a whole number of MiB"),
-            "{e}"
-        );
+        let e = invalid(None, &["plugins.memory_mb=-5", "arch=x86"]);
+        assert!(e.contains("plugins.memory_mb: '-5'"), "{e}");
         assert!(
             e.contains("arch: 'x86' is not one of amd64, arm64, riscv64"),
             "{e}"
         );
-        let e = invalid(None, &["disk.efi.x=1"]);
-        assert!(e.contains("disk.efi is a value"), "{e}");
+        let e = invalid(None, &["state_dir.x=1"]);
+        assert!(e.contains("state_dir is a value"), "{e}");
+        let e = invalid(None, &["container_image=dir://"]);
+        assert!(
+            e.contains("container_image: 'dir://' names no path after dir:// (from --set"),
+            "{e}"
+        );
         let e = invalid(Some("state_dir: [a, b]\n"), &[]);
         assert!(e.contains("is a list"), "{e}");
     }
@@ -317,15 +309,18 @@ mod tests {
             "listen_addr=127.0.0.1:9999",
             "disable_netboot=TRUE",
             "netboot_http_port=8091",
-            "disk.raw=true",
-            "disk.size=3000",
+            "container_image=docker://k:v",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
         let c = resolve(None, &sets, None).unwrap().config().unwrap();
         assert_eq!(c.listen_addr.to_string(), "127.0.0.1:9999");
-        assert!(c.disable_netboot && c.disk.efi && !c.disk.bios);
+        assert!(c.disable_netboot);
+        assert_eq!(
+            c.container_image,
+            Some(crate::ImageSource::Docker("k:v".into()))
+        );
         assert_eq!(c.netboot_http_port, 8091);
         assert_eq!(c.plugin_memory_mib, 2048);
         assert_eq!(

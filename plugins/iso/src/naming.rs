@@ -12,10 +12,37 @@ pub fn file_name(name: &str, date: Option<&str>) -> String {
 
 /// Refuses names that would not be a single file in the ISO directory.
 pub fn check_override(name: &str) -> Result<(), String> {
+    check_file_name("iso.override_name", name)
+}
+
+/// Refuses a `key` value that would not be a single file name.
+fn check_file_name(key: &str, name: &str) -> Result<(), String> {
     if name.is_empty() || name.contains('/') || name.contains('\0') || name == "." || name == ".." {
-        return Err(format!("iso.override_name: '{name}' is not a file name"));
+        return Err(format!("{key}: '{name}' is not a file name"));
     }
     Ok(())
+}
+
+/// The netboot files' prefix, upstream's `iso.name` (default `kairos`).
+pub const DEFAULT_NETBOOT_NAME: &str = "kairos";
+
+/// The squashfs output's files for prefix `name`: `<name>.squashfs`,
+/// `<name>-kernel`, `<name>-initrd`, as upstream names them.
+pub struct NetbootNames {
+    pub squashfs: String,
+    pub kernel: String,
+    pub initrd: String,
+}
+
+impl NetbootNames {
+    pub fn new(name: &str) -> Result<Self, String> {
+        check_file_name("iso.name", name)?;
+        Ok(Self {
+            squashfs: format!("{name}.squashfs"),
+            kernel: format!("{name}-kernel"),
+            initrd: format!("{name}-initrd"),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -28,5 +55,12 @@ mod tests {
         assert!(check_override("a/b").is_err());
         assert!(check_override("..").is_err());
         assert!(check_override("my-iso").is_ok());
+        let names = NetbootNames::new("edge").unwrap();
+        assert_eq!(
+            [names.squashfs, names.kernel, names.initrd],
+            ["edge.squashfs", "edge-kernel", "edge-initrd"]
+        );
+        assert!(NetbootNames::new("../x").is_err());
+        assert!(NetbootNames::new("").is_err());
     }
 }

@@ -3,6 +3,7 @@
 //! assembled in [`crate::live_iso`].
 
 use crate::live_iso::{self, ISO_OUTPUT};
+use crate::naming::NetbootNames;
 use crate::release_iso;
 use crate::squashfs::{self, Compression, Compressor, Entry, Kind, Source};
 use auroraboot_sdk::{
@@ -13,10 +14,6 @@ use std::collections::HashSet;
 use std::io::{self, Read};
 
 const SQUASHFS_OUTPUT: &str = "squashfs";
-const SQUASHFS_FILE: &str = "kairos.squashfs";
-/// The kernel and initrd the squashfs output puts beside it for netboot.
-const KERNEL_FILE: &str = "kairos-kernel";
-const INITRD_FILE: &str = "kairos-initrd";
 /// mksquashfs `-b 1024k`, as upstream builds the live squashfs.
 pub(crate) const BLOCK_SIZE: u32 = 1 << 20;
 
@@ -40,13 +37,20 @@ impl Plugin for Iso {
                 OutputInfo::new(
                     SQUASHFS_OUTPUT,
                     "The rootfs as a squashfs image with the kernel and initrd beside it (what netboot serves)",
-                    "kairos.squashfs, kairos-kernel, kairos-initrd",
+                    "kairos.squashfs, kairos-kernel, kairos-initrd (prefix: iso.name)",
                 )
                 .in_directory("netboot")
                 .role(Role::NetbootRootfs)
                 .role(Role::NetbootKernel)
                 .role(Role::NetbootInitrd)
                 .accepts(InputKind::ReleaseIso),
+            )
+            .setting(
+                Setting::text(
+                    "iso.name",
+                    "prefix of the squashfs output's files (NAME.squashfs, NAME-kernel, NAME-initrd); does not name the ISO",
+                )
+                .with_default(crate::naming::DEFAULT_NETBOOT_NAME),
             )
             .setting(Setting::directory(
                 "iso.overlay_iso",
@@ -105,8 +109,14 @@ impl Plugin for Iso {
             .as_deref()
             == Some("none");
         let wants = |id: &str| request.outputs.iter().any(|o| o == id);
+        let names = NetbootNames::new(
+            &request
+                .settings
+                .get_str("iso.name")
+                .unwrap_or_else(|| crate::naming::DEFAULT_NETBOOT_NAME.into()),
+        )?;
         if let Some(release) = request.release_iso.take() {
-            let (iso, squashfs) = (wants(ISO_OUTPUT), wants(SQUASHFS_OUTPUT));
+            let (iso, squashfs) = (wants(ISO_OUTPUT), wants(SQUASHFS_OUTPUT).then_some(&names));
             return from_release(&request, release, iso, squashfs);
         }
         let mut entries =
@@ -129,8 +139,8 @@ impl Plugin for Iso {
             from_overlay: &from_overlay,
         };
         let squashfs_out = if wants(SQUASHFS_OUTPUT) {
-            copy_boot_files(&request)?;
-            Some(create_squashfs(&request)?)
+            copy_boot_files(&request, &names)?;
+            Some(create_squashfs(&request, &names)?)
         } else {
             None
         };
@@ -163,28 +173,29 @@ impl Plugin for Iso {
             BLOCK_SIZE,
             progress,
         )
-        .map_err(|e| format!("writing {SQUASHFS_FILE}: {e}"))?;
-        io::Write::flush(&mut writer).map_err(|e| format!("writing {SQUASHFS_FILE}: {e}"))?;
-        Ok(Report::new(format!("{SQUASHFS_FILE}: {size} bytes")))
+        .map_err(|e| format!("writing {}: {e}", names.squashfs))?;
+        io::Write::flush(&mut writer).map_err(|e| format!("writing {}: {e}", names.squashfs))?;
+        Ok(Report::new(format!("{}: {size} bytes", names.squashfs)))
     }
 }
 
 /// The rootfs's kernel and initrd beside the squashfs, for netboot (copied
 /// by the host, in the kernel). Without them there is only the squashfs,
 /// and the host says why netboot lacks them.
-fn copy_boot_files(request: &BuildRequest) -> Result<(), BuildError> {
+fn copy_boot_files(request: &BuildRequest, names: &NetbootNames) -> Result<(), BuildError> {
     let boot = match &request.boot {
         Ok(boot) => boot,
         Err(why) => {
             log::warn(&format!(
-                "no {KERNEL_FILE} / {INITRD_FILE} for netboot: {why}"
+                "no {} / {} for netboot: {why}",
+                names.kernel, names.initrd
             ));
             return Ok(());
         }
     };
     for (file, name, role) in [
-        (&boot.kernel, KERNEL_FILE, Role::NetbootKernel),
-        (&boot.initrd, INITRD_FILE, Role::NetbootInitrd),
+        (&boot.kernel, &names.kernel, Role::NetbootKernel),
+        (&boot.initrd, &names.initrd, Role::NetbootInitrd),
     ] {
         let out = request.create_output_with(SQUASHFS_OUTPUT, name, Create::new().role(role))?;
         out.copy_from(&file.file, 0, 0, file.file.size()?)?;
@@ -194,9 +205,12 @@ fn copy_boot_files(request: &BuildRequest) -> Result<(), BuildError> {
 }
 
 /// The squashfs artifact: what netboot serves as the rootfs.
-fn create_squashfs(request: &BuildRequest) -> Result<auroraboot_sdk::Output, String> {
+fn create_squashfs(
+    request: &BuildRequest,
+    names: &NetbootNames,
+) -> Result<auroraboot_sdk::Output, String> {
     let how = Create::new().role(Role::NetbootRootfs);
-    Ok(request.create_output_with(SQUASHFS_OUTPUT, SQUASHFS_FILE, how)?)
+    Ok(request.create_output_with(SQUASHFS_OUTPUT, &names.squashfs, how)?)
 }
 
 register_plugin!(Iso);
@@ -206,7 +220,7 @@ fn from_release(
     request: &BuildRequest,
     input: auroraboot_sdk::ReleaseIso,
     iso: bool,
-    squashfs: bool,
+    squashfs: Option<&NetbootNames>,
 ) -> Result<Report, BuildError> {
     let name = input.name;
     let release =
@@ -225,12 +239,12 @@ fn from_release(
         release_iso::build(request, &release, &out)?;
         files.push(name);
     }
-    if squashfs {
-        let out = create_squashfs(request)?;
+    if let Some(names) = squashfs {
+        let out = create_squashfs(request, names)?;
         release.copy_file("rootfs.squashfs", &out)?;
         for (path, name, role) in [
-            ("boot/kernel", KERNEL_FILE, Role::NetbootKernel),
-            ("boot/initrd", INITRD_FILE, Role::NetbootInitrd),
+            ("boot/kernel", &names.kernel, Role::NetbootKernel),
+            ("boot/initrd", &names.initrd, Role::NetbootInitrd),
         ] {
             let how = Create::new().role(role);
             release.copy_file(
@@ -238,7 +252,10 @@ fn from_release(
                 &request.create_output_with(SQUASHFS_OUTPUT, name, how)?,
             )?;
         }
-        files.push(format!("{SQUASHFS_FILE}, {KERNEL_FILE}, {INITRD_FILE}"));
+        files.push(format!(
+            "{}, {}, {}",
+            names.squashfs, names.kernel, names.initrd
+        ));
     }
     Ok(Report::new(format!(
         "{} from the release ISO",

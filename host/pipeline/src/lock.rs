@@ -6,7 +6,7 @@
 //! instead of failing. The kernel drops the lock when the process dies, so
 //! a killed run never leaves `state_dir` locked.
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, IoContext, Result};
 use rustix::fs::FlockOperation;
 use std::fs::File;
 use std::io::{Seek, Write};
@@ -54,11 +54,11 @@ impl StateLock {
         while !lock.try_lock(mode.operation())? {
             let holders = describe_holders(&lock.path);
             if !wait {
-                bail!(
+                return Err(Error::Locked(format!(
                     "state_dir {} is in use by {holders}: one run at a time per state_dir \
                      (wait for it, pass --wait-lock to queue, or use another state_dir)",
                     state_dir.display()
-                );
+                )));
             }
             if !announced {
                 tracing::info!(
@@ -88,7 +88,9 @@ impl StateLock {
         match rustix::fs::flock(&self.file, operation) {
             Ok(()) => Ok(true),
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
-            Err(e) => Err(e).with_context(|| format!("locking {}", self.path.display())),
+            Err(e) => {
+                Err(std::io::Error::from(e)).io(|| format!("locking {}", self.path.display()))
+            }
         }
     }
 
@@ -110,13 +112,13 @@ impl StateLock {
         file.set_len(0)
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(text.as_bytes()))
-            .with_context(|| format!("writing {}", self.path.display()))
+            .io(|| format!("writing {}", self.path.display()))
     }
 }
 
 fn open(path: &Path) -> Result<File> {
     let dir = path.parent().expect("the lock file has a parent");
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir).io(|| format!("creating {}", dir.display()))?;
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -125,7 +127,7 @@ fn open(path: &Path) -> Result<File> {
         .mode(0o600)
         .custom_flags(o_nofollow())
         .open(path)
-        .with_context(|| format!("opening the state_dir lock {}", path.display()))
+        .io(|| format!("opening the state_dir lock {}", path.display()))
 }
 
 fn o_nofollow() -> i32 {

@@ -4,7 +4,7 @@
 //! each of its roles, the check that every output accepts the input, and
 //! the grouping by plugin. No output or plugin is named here.
 
-use anyhow::{Result, bail};
+use crate::error::{Error, Result};
 use auroraboot_config::Resolved;
 use auroraboot_plugins::{
     Artifact, Discovery, InputKind, LoadedPlugin, PluginInfo, Role, SettingValue,
@@ -97,9 +97,9 @@ pub fn add_netboot_providers(
             .outputs()
             .find(|(_, o)| o.has_role(role) && o.accepts(input))
         else {
-            bail!(
+            return Err(Error::Plan(format!(
                 "netboot needs a {role} built from {input}, and no installed output provides one (set disable_netboot=true to build without netboot)"
-            );
+            )));
         };
         tracing::info!(
             "netboot: {role} from output {} ({})",
@@ -123,14 +123,14 @@ pub fn group<'a>(
     for id in requested {
         let Some(plugin) = discovery.provider(id) else {
             let available = discovery.output_ids();
-            bail!(
+            return Err(Error::Plan(format!(
                 "unknown output '{id}'; available outputs: {} (see `auroraboot plugins list`)",
                 if available.is_empty() {
                     "none".to_string()
                 } else {
                     available.join(", ")
                 }
-            );
+            )));
         };
         if let Some(builtin) = discovery.shadowed_builtin(id) {
             tracing::warn!(
@@ -166,16 +166,14 @@ fn refuse_other_inputs(
         return Ok(());
     }
     let refused = refused.join(", ");
-    match input {
-        InputKind::ReleaseIso => bail!(
+    Err(Error::Plan(match input {
+        InputKind::ReleaseIso => format!(
             "{refused} cannot be built from a release ISO (as with the reference tool): set container_image"
         ),
-        InputKind::Rootfs => {
-            bail!(
-                "{refused} build(s) from a release ISO only: set release.* instead of container_image"
-            )
-        }
-    }
+        InputKind::Rootfs => format!(
+            "{refused} build(s) from a release ISO only: set release.* instead of container_image"
+        ),
+    }))
 }
 
 /// The file of this run's artifacts that plays `role`.

@@ -5,14 +5,15 @@
 //! is unchanged (the key is the manifest digest, or the archive's
 //! identity), and becomes visible only once complete. `docker://` uses the
 //! local daemon's copy when it has one for the platform, else the registry.
-//! Release inputs are handled by `release` (they carry no rootfs).
+//! Release inputs are handled by `release` (they carry no rootfs). The
+//! source's kind was parsed with the configuration
+//! ([`ImageSource`]).
 
-use crate::progress::Progress;
-use anyhow::{Context, Result, bail};
-use auroraboot_config::Config;
+use crate::Observer;
+use crate::error::{Error, IoContext, Result};
+use auroraboot_config::{Config, ImageSource};
 use auroraboot_oci::docker::{self, DaemonImage, DockerError};
 use auroraboot_oci::{ExtractOptions, LocalImage, PullOptions, extract_rootfs_tarball};
-use auroraboot_plugins::BuildObserver;
 use sha2::{Digest, Sha256};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -62,8 +63,8 @@ async fn pull_from_registry(
     config: &Config,
     arch: &str,
     reuse: bool,
+    bars: Arc<dyn Observer>,
 ) -> Result<(LocalSource, String)> {
-    let bars = Arc::new(Progress::new());
     let options = PullOptions {
         arch: arch.to_string(),
         insecure_registries: config.registry_insecure.clone(),
@@ -101,23 +102,28 @@ async fn pull_from_registry(
 
 /// What can be checked of the image source without writing anything
 /// (so a wrong one leaves `state_dir` untouched): that there is one, and
-/// that a `dir://` rootfs exists. Returns the `container_image` value.
-pub fn precheck(config: &Config) -> Result<&str> {
+/// that a `dir://` rootfs exists.
+pub fn precheck(config: &Config) -> Result<&ImageSource> {
     let Some(image) = &config.container_image else {
         if config.release.is_complete() {
-            bail!(
+            return Err(Error::Source(
                 "a release ISO has no container rootfs: this needs container_image \
                  (a registry reference, docker://, oci-layout://, ocifile://, file:// or dir://)"
-            );
+                    .into(),
+            ));
         }
-        bail!(
+        return Err(Error::Source(
             "no source defined: provide container_image or a complete release artifact configuration"
-        );
+                .into(),
+        ));
     };
-    if let Some(path) = image.strip_prefix("dir://")
-        && !Path::new(path).is_dir()
+    if let ImageSource::Dir(path) = image
+        && !path.is_dir()
     {
-        bail!("container_image: rootfs directory '{path}' does not exist or is not a directory");
+        return Err(Error::Source(format!(
+            "container_image: rootfs directory '{}' does not exist or is not a directory",
+            path.display()
+        )));
     }
     Ok(image)
 }
@@ -125,46 +131,24 @@ pub fn precheck(config: &Config) -> Result<&str> {
 /// Finds or fetches the image `config` names, without extracting it.
 /// With `reuse`, layers of an image already extracted in the rootfs cache
 /// are not fetched (nor verified) again.
-async fn acquire(config: &Config, reuse: bool) -> Result<Acquired> {
+async fn acquire(config: &Config, reuse: bool, bars: Arc<dyn Observer>) -> Result<Acquired> {
     let image = precheck(config)?;
-    if let Some(path) = image.strip_prefix("dir://") {
-        return Ok(Acquired::Dir(PathBuf::from(path)));
-    }
     let arch = arch(config);
-    let (source, key) = if let Some(spec) = image.strip_prefix("oci-layout://") {
-        let image = LocalImage::from_layout(spec, &arch)?;
-        let key = image.id.replace(':', "-");
-        (LocalSource::Image(image), key)
-    } else if let Some(path) = image.strip_prefix("ocifile://") {
-        let key = file_key("ocifile", Path::new(path))?;
-        (
-            LocalSource::Image(LocalImage::from_archive(path, &arch)?),
-            key,
-        )
-    } else if let Some(path) = image.strip_prefix("file://") {
-        let key = file_key("file", Path::new(path))?;
-        (LocalSource::Tarball(PathBuf::from(path)), key)
-    } else if let Some(name) = image.strip_prefix("docker://") {
-        match docker::inspect(name).await {
-            Ok(found) if found.architecture.as_deref().is_none_or(|a| a == arch) => {
-                let key = format!("docker-{}", found.id.trim_start_matches("sha256:"));
-                (LocalSource::Docker(found), key)
-            }
-            Ok(found) => {
-                tracing::info!(
-                    "the docker daemon has {name} for {}, not {arch}; pulling from its registry",
-                    found.architecture.unwrap_or_default()
-                );
-                pull_from_registry(name, config, &arch, reuse).await?
-            }
-            Err(e @ (DockerError::NotFound { .. } | DockerError::Unreachable { .. })) => {
-                tracing::info!("{e}; pulling {name} from its registry instead");
-                pull_from_registry(name, config, &arch, reuse).await?
-            }
-            Err(e) => return Err(e.into()),
+    let (source, key) = match image {
+        ImageSource::Dir(path) => return Ok(Acquired::Dir(path.clone())),
+        ImageSource::OciLayout(spec) => {
+            let image = LocalImage::from_layout(spec, &arch)?;
+            let key = image.id.replace(':', "-");
+            (LocalSource::Image(image), key)
         }
-    } else {
-        pull_from_registry(image, config, &arch, reuse).await?
+        ImageSource::OciFile(path) => {
+            let key = file_key("ocifile", path)?;
+            let image = LocalImage::from_archive(&path.display().to_string(), &arch)?;
+            (LocalSource::Image(image), key)
+        }
+        ImageSource::Tarball(path) => (LocalSource::Tarball(path.clone()), file_key("file", path)?),
+        ImageSource::Docker(name) => from_docker(name, config, &arch, reuse, bars).await?,
+        ImageSource::Registry(name) => pull_from_registry(name, config, &arch, reuse, bars).await?,
     };
     Ok(Acquired::Image {
         source,
@@ -173,10 +157,39 @@ async fn acquire(config: &Config, reuse: bool) -> Result<Acquired> {
     })
 }
 
+/// `docker://NAME`: the daemon's copy when it has one for `arch`, else the
+/// registry's.
+async fn from_docker(
+    name: &str,
+    config: &Config,
+    arch: &str,
+    reuse: bool,
+    bars: Arc<dyn Observer>,
+) -> Result<(LocalSource, String)> {
+    match docker::inspect(name).await {
+        Ok(found) if found.architecture.as_deref().is_none_or(|a| a == arch) => {
+            let key = format!("docker-{}", found.id.trim_start_matches("sha256:"));
+            Ok((LocalSource::Docker(found), key))
+        }
+        Ok(found) => {
+            tracing::info!(
+                "the docker daemon has {name} for {}, not {arch}; pulling from its registry",
+                found.architecture.unwrap_or_default()
+            );
+            pull_from_registry(name, config, arch, reuse, bars).await
+        }
+        Err(e @ (DockerError::NotFound { .. } | DockerError::Unreachable { .. })) => {
+            tracing::info!("{e}; pulling {name} from its registry instead");
+            pull_from_registry(name, config, arch, reuse, bars).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The rootfs for a build: a `dir://` as is, anything else extracted once
 /// into `state_dir/rootfs/<key>` and reused while the input is unchanged.
-pub async fn resolve(config: &Config) -> Result<Rootfs> {
-    let (source, key, image) = match acquire(config, true).await? {
+pub async fn resolve(config: &Config, bars: Arc<dyn Observer>) -> Result<Rootfs> {
+    let (source, key, image) = match acquire(config, true, bars).await? {
         Acquired::Dir(path) => return Ok(Rootfs { path }),
         Acquired::Image { source, key, image } => (source, key, image),
     };
@@ -197,39 +210,37 @@ pub async fn resolve(config: &Config) -> Result<Rootfs> {
         ),
         Cached::Missing => {}
     }
-    std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
+    std::fs::create_dir_all(&cache).io(|| format!("creating {}", cache.display()))?;
     auroraboot_plugins::remove_dead_partials(&cache);
     let _ = std::fs::remove_file(&marker);
     if target.exists() {
-        std::fs::remove_dir_all(&target)
-            .with_context(|| format!("replacing {}", target.display()))?;
+        std::fs::remove_dir_all(&target).io(|| format!("replacing {}", target.display()))?;
     }
     extract_into(source, &image, &target, config).await?;
-    let digest = auroraboot_oci::tree_digest(&target)
-        .with_context(|| format!("recording {}", target.display()))?;
+    let digest =
+        auroraboot_oci::tree_digest(&target).io(|| format!("recording {}", target.display()))?;
     auroraboot_fetch::write_atomically(&marker, format!("{digest}\n").as_bytes(), 0o644)
-        .with_context(|| format!("writing {}", marker.display()))?;
+        .io(|| format!("writing {}", marker.display()))?;
     Ok(Rootfs { path: target })
 }
 
 /// `auroraboot unpack`: the image's rootfs extracted into `dest`, which
 /// must not exist yet or be empty.
-pub async fn unpack(config: &Config, dest: &Path) -> Result<()> {
+pub async fn unpack(config: &Config, dest: &Path, bars: Arc<dyn Observer>) -> Result<()> {
     if std::fs::read_dir(dest).is_ok_and(|mut d| d.next().is_some()) {
-        bail!(
+        return Err(Error::Source(format!(
             "{} is not empty; unpack into a new or empty directory",
             dest.display()
-        );
+        )));
     }
-    match acquire(config, false).await? {
-        Acquired::Dir(path) => bail!(
+    match acquire(config, false, bars).await? {
+        Acquired::Dir(path) => Err(Error::Source(format!(
             "{} is already an extracted rootfs; nothing to unpack",
             path.display()
-        ),
+        ))),
         Acquired::Image { source, image, .. } => {
             if dest.exists() {
-                std::fs::remove_dir(dest)
-                    .with_context(|| format!("replacing {}", dest.display()))?;
+                std::fs::remove_dir(dest).io(|| format!("replacing {}", dest.display()))?;
             }
             extract_into(source, &image, dest, config).await
         }
@@ -247,7 +258,7 @@ async fn extract_into(
     let arch = arch(config);
     let state_dir = &config.state_dir;
     let parent = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    std::fs::create_dir_all(parent).io(|| format!("creating {}", parent.display()))?;
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -286,14 +297,14 @@ async fn extract_into(
         result
     })
     .await
-    .context("the extraction task failed");
+    .map_err(|e| Error::Source(format!("the extraction task failed: {e}")));
     drop(cancel);
     if let Some(archive) = &exported {
         let _ = std::fs::remove_file(archive);
     }
-    let stats = result?.with_context(|| format!("extracting {image}"))?;
+    let stats = result?.map_err(|e| Error::from(e).during(format!("extracting {image}")))?;
     std::fs::rename(&partial, target)
-        .with_context(|| format!("moving the rootfs to {}", target.display()))?;
+        .io(|| format!("moving the rootfs to {}", target.display()))?;
     tracing::info!(
         "extracted {} entries ({} MiB, {} whiteouts) from {image}",
         stats.entries,
@@ -355,11 +366,13 @@ impl Drop for CancelOnDrop {
 fn file_key(kind: &str, path: &Path) -> Result<String> {
     let canonical = path
         .canonicalize()
-        .with_context(|| format!("container_image: {kind}://{}: not found", path.display()))?;
-    let meta = std::fs::metadata(&canonical)
-        .with_context(|| format!("reading {}", canonical.display()))?;
+        .io(|| format!("container_image: {kind}://{}: not found", path.display()))?;
+    let meta = std::fs::metadata(&canonical).io(|| format!("reading {}", canonical.display()))?;
     if !meta.is_file() {
-        bail!("container_image: {kind}://{} is not a file", path.display());
+        return Err(Error::Source(format!(
+            "container_image: {kind}://{} is not a file",
+            path.display()
+        )));
     }
     let identity = format!(
         "{}\0{}\0{}\0{}",

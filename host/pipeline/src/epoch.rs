@@ -2,7 +2,7 @@
 //! the build time plugins stamp into artifacts where they would otherwise
 //! take the rootfs's own time. Read and checked once, at the edge.
 
-use anyhow::{Result, bail};
+use crate::error::{Error, Result};
 use std::ffi::OsStr;
 
 use auroraboot_plugins::SOURCE_DATE_EPOCH as VAR;
@@ -22,10 +22,10 @@ fn parse(value: Option<&OsStr>) -> Result<Option<i64>> {
     let shown = auroraboot_plugins::text::quote(&text);
     match text.parse::<i64>() {
         Ok(secs) if text.bytes().all(|b| b.is_ascii_digit()) && secs <= LATEST => Ok(Some(secs)),
-        _ => bail!(
+        _ => Err(Error::Epoch(format!(
             "{VAR}='{shown}': not a whole number of seconds since 1970-01-01 UTC \
              between 0 and {LATEST} (year 9999)"
-        ),
+        ))),
     }
 }
 

@@ -3,11 +3,10 @@
 //! verified against its published `.sha256`. Plugins get it as a handle;
 //! the netboot files come from the output that declares their roles.
 
-use crate::progress::Progress;
-use anyhow::Result;
+use crate::Observer;
+use crate::error::Result;
 use auroraboot_config::Config;
 use auroraboot_fetch::Downloader;
-use auroraboot_plugins::BuildObserver;
 use std::path::PathBuf;
 
 /// The release's asset URL for `ext` (`.iso`, ...).
@@ -28,7 +27,7 @@ fn url(config: &Config, ext: &str) -> Result<String> {
 
 /// The release ISO in `state_dir/downloads/`, downloaded unless a verified
 /// copy is already there (then no request is made at all).
-pub async fn download(config: &Config, progress: &Progress) -> Result<PathBuf> {
+pub async fn download(config: &Config, progress: &dyn Observer) -> Result<PathBuf> {
     let url = url(config, ".iso")?;
     let name = url.rsplit('/').next().unwrap_or("kairos.iso").to_string();
     let dest = config.state_dir.join("downloads").join(&name);

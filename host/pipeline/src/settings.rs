@@ -6,7 +6,7 @@
 //! namespaces nobody declares stay for templating (logged at debug level);
 //! upstream keys this project does not implement are warned about.
 
-use anyhow::{Result, bail};
+use crate::error::{Error, Result};
 use auroraboot_config::{Entry, Resolved, Scalar};
 use auroraboot_plugins::{Discovery, PluginInfo, SettingInfo, SettingValue};
 
@@ -43,9 +43,11 @@ pub fn value_of(
     resolved: &Resolved,
     plugin: &PluginInfo,
     setting: &SettingInfo,
-) -> Result<Option<SettingValue>, String> {
+) -> Result<Option<SettingValue>> {
     match resolved.get(&setting.key) {
-        Some(entry) if !entry.source.is_default() => accept(plugin, setting, entry).map(Some),
+        Some(entry) if !entry.source.is_default() => accept(plugin, setting, entry)
+            .map(Some)
+            .map_err(|problem| Error::Settings(vec![problem])),
         _ => Ok(setting.default.clone()),
     }
 }
@@ -101,7 +103,7 @@ pub fn check(resolved: &Resolved, discovery: &Discovery) -> Result<()> {
         ));
     }
     if !problems.is_empty() {
-        bail!("invalid configuration:\n  {}", problems.join("\n  "));
+        return Err(Error::Settings(problems));
     }
     Ok(())
 }
