@@ -411,20 +411,30 @@ fn sizes_are_honoured_or_refused_with_the_minimum() {
 
 #[test]
 fn bad_sizes_are_config_errors() {
+    // The raw plugin declares its sizes; the host checks them against the
+    // declaration before any work.
     let sb = Sandbox::new();
     for (set, message) in [
-        ("disk.size=-5", "disk.size: '-5' is negative"),
+        (
+            "disk.size=-5",
+            "disk.size: -5 (--set disk.size=-5) must be between 0 and",
+        ),
         (
             "disk.size=big",
-            "disk.size: 'big' is not a whole number of MiB",
+            "disk.size: \"big\" (--set disk.size=big) must be an integer",
         ),
         (
             "disk.state_size=1.5",
-            "disk.state_size: '1.5' is not a whole number of MiB",
+            "(--set disk.state_size=1.5) must be an integer",
         ),
     ] {
         let run = build(&sb, &["disk.efi=true", set]).failure();
         assert!(run.stderr.contains(message), "{set}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("(declared by plugin raw)"),
+            "{set}: {}",
+            run.stderr
+        );
     }
     assert!(artifacts(&sb).is_empty());
 }
