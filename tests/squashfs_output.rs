@@ -132,7 +132,7 @@ fn the_squashfs_output_is_read_by_unsquashfs_and_the_kernel() {
         .run()
         .failure()
         // Checked with the other keys, before any work, naming the source.
-        .stderr_has("iso.squashfs_compression: 'lz4' is not one of gzip, xz, zstd, none (from --set iso.squashfs_compression=lz4)");
+        .stderr_has("iso.squashfs_compression: \"lz4\" (--set iso.squashfs_compression=lz4) must be one of gzip, xz, zstd, none (declared by plugin iso)");
 
     // `none`: every block stored as is, still a valid image.
     let sb3 = Sandbox::new();

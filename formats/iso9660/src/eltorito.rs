@@ -203,12 +203,12 @@ pub fn patch_grub2_boot_info(image: &mut [u8], lba: u32) {
 /// `grub2_mbr=`: GRUB's hybrid MBR code (`boot_hybrid.img`) patched with
 /// the 512-byte address of the core image inside `eltorito.img` at `lba`.
 /// Returns the 440 bytes of boot code (the partition table is separate).
-pub fn grub2_mbr(boot_hybrid: &[u8], lba: u32) -> Result<[u8; 440], String> {
+pub fn grub2_mbr(boot_hybrid: &[u8], lba: u32) -> crate::Result<[u8; 440]> {
     if boot_hybrid.len() < 440 {
-        return Err(format!(
+        return Err(crate::Error::Invalid(format!(
             "boot_hybrid.img is {} bytes; GRUB's hybrid MBR is 512",
             boot_hybrid.len()
-        ));
+        )));
     }
     let mut code = [0u8; 440];
     code.copy_from_slice(&boot_hybrid[..440]);

@@ -86,8 +86,30 @@ fn compare_versions(a: &str, b: &str) -> Ordering {
     split(a).cmp(&split(b))
 }
 
+/// Why a rootfs has no boot files: what `/boot` holds, and the well-known
+/// links that lead nowhere inside the rootfs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "no kernel and initrd in the rootfs: looked for {} with {}, or vmlinuz-<version> with \
+     initrd-<version> / initrd.img-<version> / initramfs-<version>.img in /boot (it holds: {}){}",
+    KERNEL_LINKS.join(" / "),
+    INITRD_LINKS.join(" / "),
+    if found.is_empty() { "nothing".to_string() } else { found.join(", ") },
+    broken_links.iter().map(|(link, target)| format!(
+        "; /{link} is a symlink to '{target}', which leads to no file inside the rootfs \
+         (links are resolved within the image, as at boot)"
+    )).collect::<String>()
+)]
+pub struct NoBootFiles {
+    /// The names in `/boot`, sorted.
+    pub found: Vec<String>,
+    /// Each well-known link (`boot/vmlinuz`, ...) with its target, when it
+    /// leads to no file inside the rootfs.
+    pub broken_links: Vec<(String, String)>,
+}
+
 /// Finds the kernel and initrd in `root/boot`.
-pub fn find_boot_files(root: &Path) -> Result<BootFiles, String> {
+pub fn find_boot_files(root: &Path) -> Result<BootFiles, NoBootFiles> {
     let linked_kernel = KERNEL_LINKS.iter().find_map(|p| regular_file(root, p));
     let linked_initrd = INITRD_LINKS.iter().find_map(|p| regular_file(root, p));
     if let (Some(kernel), Some(initrd)) = (&linked_kernel, &linked_initrd) {
@@ -128,25 +150,17 @@ pub fn find_boot_files(root: &Path) -> Result<BootFiles, String> {
     }
     let mut found = names;
     found.sort();
-    Err(format!(
-        "no kernel and initrd in the rootfs: looked for {} with {}, or vmlinuz-<version> with \
-         initrd-<version> / initrd.img-<version> / initramfs-<version>.img in /boot (it holds: {}){}",
-        KERNEL_LINKS.join(" / "),
-        INITRD_LINKS.join(" / "),
-        if found.is_empty() {
-            "nothing".to_string()
-        } else {
-            found.join(", ")
-        },
-        broken_links(root)
-    ))
+    Err(NoBootFiles {
+        found,
+        broken_links: broken_links(root),
+    })
 }
 
-/// "; /boot/vmlinuz is a symlink to '/x' ..." for each well-known boot
-/// link that leads to no file inside the rootfs (links are resolved in the
-/// image, as at boot: one that leaves it boots nothing).
-fn broken_links(root: &Path) -> String {
-    let mut out = String::new();
+/// Each well-known boot link that leads to no file inside the rootfs,
+/// with its target (links are resolved in the image, as at boot: one that
+/// leaves it boots nothing).
+fn broken_links(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     for link in KERNEL_LINKS.iter().chain(INITRD_LINKS) {
         let path = root.join(link);
         let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
@@ -154,10 +168,7 @@ fn broken_links(root: &Path) -> String {
             let target = std::fs::read_link(&path)
                 .map(|t| t.display().to_string())
                 .unwrap_or_default();
-            out += &format!(
-                "; /{link} is a symlink to '{target}', which leads to no file inside the rootfs \
-                 (links are resolved within the image, as at boot)"
-            );
+            out.push((link.to_string(), target));
         }
     }
     out
@@ -175,7 +186,15 @@ mod tests {
             &[("boot/vmlinuz", "../../../../../boot/vmlinuz-host")],
         );
         symlink("initrd-1", dir.path().join("boot/initrd")).unwrap();
-        let e = find_boot_files(dir.path()).unwrap_err();
+        let err = find_boot_files(dir.path()).unwrap_err();
+        assert_eq!(
+            err.broken_links,
+            [(
+                "boot/vmlinuz".to_string(),
+                "../../../../../boot/vmlinuz-host".to_string()
+            )]
+        );
+        let e = err.to_string();
         assert!(
             e.contains("/boot/vmlinuz is a symlink to '../../../../../boot/vmlinuz-host', which leads to no file inside the rootfs"),
             "{e}"
@@ -249,7 +268,9 @@ mod tests {
         std::fs::write(outside.path().join("vmlinuz"), "host kernel").unwrap();
         let escape = format!("../../../../..{}", outside.path().join("vmlinuz").display());
         let r = rootfs(&["boot/initrd"], &[("boot/vmlinuz", escape.as_str())]);
-        let e = find_boot_files(r.path()).unwrap_err();
+        let err = find_boot_files(r.path()).unwrap_err();
+        assert_eq!(err.found, ["initrd", "vmlinuz"]);
+        let e = err.to_string();
         assert!(
             e.contains("no kernel and initrd") && e.contains("initrd, vmlinuz"),
             "{e}"
@@ -258,7 +279,8 @@ mod tests {
             &[],
             &[("boot/vmlinuz", "vmlinuz"), ("boot/initrd", "/boot/initrd")],
         );
-        assert!(find_boot_files(r.path()).unwrap_err().contains("no kernel"));
+        let e = find_boot_files(r.path()).unwrap_err().to_string();
+        assert!(e.contains("no kernel"), "{e}");
         assert_eq!(
             resolve_in_root(r.path(), "boot/../../../boot"),
             Some(PathBuf::from("boot"))

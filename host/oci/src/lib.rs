@@ -13,7 +13,7 @@ mod release;
 mod tree;
 mod verify;
 
-pub use boot::{BootFiles, find_boot_files, resolve_in_root};
+pub use boot::{BootFiles, NoBootFiles, find_boot_files, resolve_in_root};
 pub use extract::{ExtractError, ExtractOptions, ExtractStats, LayerApplier};
 pub use image::{ImageError, LocalImage, extract_rootfs_tarball};
 pub use registry::{PullError, PullOptions, Pulled, parse_reference, pull};

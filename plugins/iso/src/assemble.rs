@@ -184,7 +184,7 @@ pub fn write(
         put(*lba, bytes)?;
     }
     let mbr_code = if boot.grub2_mbr {
-        eltorito::grub2_mbr(&boot.mbr_code, bios_lba)?
+        eltorito::grub2_mbr(&boot.mbr_code, bios_lba).map_err(|e| e.to_string())?
     } else {
         let mut code = [0u8; 440];
         let n = boot.mbr_code.len().min(440);

@@ -8,7 +8,8 @@
 pub mod efi_image;
 pub mod grub;
 pub mod naming;
-pub mod squashfs;
+/// The squashfs writer (`formats/squashfs`), under the name the plugin uses.
+pub use auroraboot_squashfs as squashfs;
 
 // The component (exports, host imports) exists only in the wasm build;
 // natively this crate is the library of the pieces above, for their tests.

@@ -1,7 +1,7 @@
 //! The squashfs writer against the reference reader: `unsquashfs` lists
 //! the same tree with the same metadata, and extracts the same bytes.
 
-use iso_plugin::squashfs::{self, Compression, Compressor, Entry, Kind, Source};
+use auroraboot_squashfs::{self as squashfs, Compression, Compressor, Entry, Kind, Source};
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
