@@ -52,7 +52,11 @@
 //! ```
 
 mod io;
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+mod native;
 mod settings;
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+pub mod testing;
 
 pub use io::{FileReader, OutputWriter};
 pub use settings::{Settings, Value};
@@ -68,8 +72,14 @@ pub mod bindings {
     });
 }
 
-use bindings::auroraboot::plugin::{codec as wit_codec, fs, host};
+use bindings::auroraboot::plugin::fs;
+// Where the handles' calls go: the real host's imports in the wasm build,
+// the native `std::fs` host of the `testing` feature in a native one.
+#[cfg(not(all(feature = "testing", not(target_arch = "wasm32"))))]
+use bindings::auroraboot::plugin::{codec as wit_codec, fs as sys, host};
 use bindings::exports::auroraboot::plugin::plugin as wit_plugin;
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+use native::{self as sys, codec as wit_codec, host};
 
 pub use fs::{DirEntry, EntryKind, ErrorCode, Metadata, Role};
 pub use wit_plugin::InputKind;
@@ -94,9 +104,13 @@ pub trait Plugin {
 #[macro_export]
 macro_rules! register_plugin {
     ($plugin:ty) => {
+        // Only the wasm build is a component; natively (tests) the plugin
+        // is a plain type that `testing::Build::run` calls.
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
         pub struct __AuroraBootPluginExport;
 
+        #[cfg(target_arch = "wasm32")]
         impl $crate::bindings::exports::auroraboot::plugin::plugin::Guest for __AuroraBootPluginExport {
             fn info() -> $crate::bindings::exports::auroraboot::plugin::plugin::PluginInfo {
                 $crate::__private::info::<$plugin>()
@@ -112,6 +126,7 @@ macro_rules! register_plugin {
             }
         }
 
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_output_plugin!(__AuroraBootPluginExport with_types_in $crate::bindings);
     };
 }
@@ -124,6 +139,12 @@ pub mod __private {
         P::info().into_wit()
     }
 
+    #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+    pub fn build<P: Plugin>(_: wit_plugin::BuildRequest) -> Result<wit_plugin::Report, String> {
+        Err("this build of the plugin is native (feature testing): auroraboot runs its wasm32-wasip2 build".into())
+    }
+
+    #[cfg(not(all(feature = "testing", not(target_arch = "wasm32"))))]
     pub fn build<P: Plugin>(
         request: wit_plugin::BuildRequest,
     ) -> Result<wit_plugin::Report, String> {
@@ -508,6 +529,7 @@ pub struct BuildRequest {
 }
 
 impl BuildRequest {
+    #[cfg(not(all(feature = "testing", not(target_arch = "wasm32"))))]
     fn from_wit(request: wit_plugin::BuildRequest) -> Self {
         let boot_file = |b: wit_plugin::BootFile| BootFile {
             path: b.path,
@@ -648,13 +670,13 @@ impl From<Error> for std::io::Error {
 
 /// The largest single read the host accepts.
 pub fn max_read() -> u32 {
-    fs::max_read()
+    sys::max_read()
 }
 
 /// A read-only directory handle. Paths are relative, `/`-separated bytes:
 /// pass a `&str`, or the bytes of a [`DirEntry::name`] / [`WalkEntry::path`]
 /// to reach a name that is not UTF-8.
-pub struct Dir(fs::Dir);
+pub struct Dir(sys::Dir);
 
 impl Dir {
     /// Entries sorted by name (bytes), without `.` and `..`.
@@ -799,7 +821,7 @@ impl WalkEntry {
 }
 
 /// A read-only file handle.
-pub struct File(fs::File);
+pub struct File(sys::File);
 
 impl File {
     pub fn size(&self) -> Result<u64, Error> {
@@ -834,7 +856,7 @@ impl Metadata {
 }
 
 /// Where an output's artifacts are created.
-pub struct OutputDir(fs::OutputDir);
+pub struct OutputDir(sys::OutputDir);
 
 impl OutputDir {
     /// Creates the artifact `name` (a plain file name) with its output's
@@ -854,7 +876,7 @@ impl OutputDir {
 }
 
 /// An artifact being written; kept only if the build succeeds.
-pub struct Output(fs::Output);
+pub struct Output(sys::Output);
 
 impl Output {
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
@@ -904,7 +926,7 @@ impl Output {
     /// The generated binding under this handle (for tests of the host's
     /// handle checks; plugins have no use for it).
     #[doc(hidden)]
-    pub fn as_raw(&self) -> &fs::Output {
+    pub fn as_raw(&self) -> &sys::Output {
         &self.0
     }
 

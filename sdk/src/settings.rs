@@ -1,6 +1,6 @@
 //! Typed access to the configuration subtree a plugin asked for.
 
-use crate::wit_plugin::{Setting, SettingValue};
+use crate::wit_plugin::SettingValue;
 
 /// A configuration value as the user typed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +49,14 @@ impl From<String> for Value {
 pub struct Settings(Vec<(String, Value)>);
 
 impl Settings {
-    pub(crate) fn from_wit(settings: Vec<Setting>) -> Self {
+    /// Settings from `(key, value)` pairs (the test host's).
+    #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+    pub(crate) fn from_pairs(pairs: Vec<(String, Value)>) -> Self {
+        Settings(pairs)
+    }
+
+    #[cfg(not(all(feature = "testing", not(target_arch = "wasm32"))))]
+    pub(crate) fn from_wit(settings: Vec<crate::wit_plugin::Setting>) -> Self {
         Settings(
             settings
                 .into_iter()

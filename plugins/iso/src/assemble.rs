@@ -1,4 +1,4 @@
-//! Writing an ISO from a planned tree (wasm only), shared by the live ISO
+//! Writing an ISO from a planned tree, shared by the live ISO
 //! built from a rootfs and the custom ISO made from a release ISO: file
 //! data (bytes in memory, or ranges of host files copied by the host),
 //! descriptors, El Torito catalog and boot-image patches, and the hybrid

@@ -11,13 +11,11 @@ pub mod naming;
 /// The squashfs writer (`formats/squashfs`), under the name the plugin uses.
 pub use auroraboot_squashfs as squashfs;
 
-// The component (exports, host imports) exists only in the wasm build;
-// natively this crate is the library of the pieces above, for their tests.
-#[cfg(target_arch = "wasm32")]
+// The component's parts: natively (tests, with the SDK's `testing`
+// feature) they run against the SDK's std::fs host.
 mod assemble;
-#[cfg(target_arch = "wasm32")]
 mod live_iso;
-#[cfg(target_arch = "wasm32")]
 mod plugin;
-#[cfg(target_arch = "wasm32")]
 mod release_iso;
+
+pub use plugin::Iso;

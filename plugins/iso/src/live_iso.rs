@@ -11,7 +11,7 @@ use crate::squashfs;
 use crate::{efi_image, naming};
 use auroraboot_iso9660::{Meta, SECTOR};
 use auroraboot_kairos::bootloader;
-use auroraboot_sdk::{BuildRequest, Dir, EntryKind, File, Output, log};
+use auroraboot_sdk::{BuildRequest, Create, Dir, EntryKind, File, Output, Role, log};
 use std::io::{self, Seek, SeekFrom, Write};
 
 pub const ISO_OUTPUT: &str = "iso";
@@ -167,8 +167,10 @@ pub fn build(
         .unwrap_or(false)
         .then(|| date(request.source_date_epoch));
     let file_name = naming::file_name(&name, date.as_deref());
+    // It is the bootable ISO (as the custom ISO from a release is).
+    let how = Create::new().role(Role::BootableIso);
     let out = request
-        .create_output(ISO_OUTPUT, &file_name)
+        .create_output_with(ISO_OUTPUT, &file_name, how)
         .map_err(|e| e.to_string())?;
 
     // The squashfs, straight into its extent.

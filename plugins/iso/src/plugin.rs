@@ -1,4 +1,4 @@
-//! The plugin itself (wasm only): outputs, settings, and the bridges from
+//! The plugin itself: outputs, settings, and the bridges from
 //! SDK handles and the host codec to the squashfs writer; the live ISO is
 //! assembled in [`crate::live_iso`].
 
@@ -17,7 +17,8 @@ const SQUASHFS_OUTPUT: &str = "squashfs";
 /// mksquashfs `-b 1024k`, as upstream builds the live squashfs.
 pub(crate) const BLOCK_SIZE: u32 = 1 << 20;
 
-struct Iso;
+/// The plugin (`auroraboot_sdk::testing::Build::run::<Iso>()` runs it natively).
+pub struct Iso;
 
 impl Plugin for Iso {
     fn info() -> PluginInfo {

@@ -19,11 +19,10 @@ pub mod partitions;
 pub mod sizes;
 pub mod vhd;
 
-// The component exists only in the wasm build; natively this crate is the
-// library of the pieces above, for their tests.
-#[cfg(target_arch = "wasm32")]
+// The component's parts: natively (tests, with the SDK's `testing`
+// feature) they run against the SDK's std::fs host.
 mod disk;
-#[cfg(target_arch = "wasm32")]
 mod plugin;
-#[cfg(target_arch = "wasm32")]
 mod write;
+
+pub use plugin::Raw;

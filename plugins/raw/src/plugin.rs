@@ -1,4 +1,4 @@
-//! The plugin itself (wasm only): outputs, settings, names, and the order
+//! The plugin itself: outputs, settings, names, and the order
 //! of work: each disk is laid out once; `vhd` copies the EFI raw image
 //! when it was written in the same run (else is written in its place) and
 //! `gce` streams from the same layout.
@@ -17,7 +17,8 @@ const GCE: &str = "gce";
 /// The largest size setting, MiB (1 PiB: beyond any disk image).
 const MAX_MIB: i64 = 1 << 30;
 
-struct Raw;
+/// The plugin (`auroraboot_sdk::testing::Build::run::<Raw>()` runs it natively).
+pub struct Raw;
 
 impl Plugin for Raw {
     fn info() -> PluginInfo {
