@@ -30,7 +30,7 @@ lint: setup
 
 test: plugins lint
 	$(CARGO) test
-	$(CARGO) test -p auroraboot-sdk --doc
+	$(CARGO) test -p auroraboot-sdk --features testing
 
 bench: plugins
 	$(CARGO) build --release -p auroraboot

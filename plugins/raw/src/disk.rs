@@ -1,5 +1,5 @@
-//! Lays out a raw disk as a [`DiskMap`] (wasm only: it reads the rootfs
-//! through the host): the partition table, the ESP (FAT `COS_GRUB`) or
+//! Lays out a raw disk as a [`DiskMap`] (it reads the rootfs
+//! through the host's handles): the partition table, the ESP (FAT `COS_GRUB`) or
 //! the BIOS GRUB, the OEM partition (ext2 `COS_OEM`), the recovery
 //! partition (ext2 `COS_RECOVERY`) and inside it `cOS/recovery.img`, the
 //! ext2 `COS_SYSTEM` image of the rootfs, placed through the extents of
@@ -476,5 +476,137 @@ fn ext2_meta(m: &Metadata) -> ext2::Meta {
         uid: m.uid,
         gid: m.gid,
         mtime: m.mtime.clamp(0, u32::MAX as i64) as u32,
+    }
+}
+
+/// The disk map of the fixture rootfs, laid out through the SDK's native
+/// test host: every file's data is referenced in full (once per copy) and renders
+/// back to its bytes; the tables and boot code are where firmware looks.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::Source;
+    use auroraboot_sdk::testing;
+
+    const BOOTLOADER: &str = "/usr/local/share/auroraboot/bootloader";
+
+    fn layout_of(firmware: Firmware) -> (Sorted<Ref>, Sizes, Dir) {
+        let dir = testing::dir(auroraboot_tests::fixture::rootfs()).unwrap();
+        let bootloader = testing::dir(BOOTLOADER).unwrap();
+        let release = HashMap::from([("KAIROS_FLAVOR".to_string(), "fixture".to_string())]);
+        let rootfs = Rootfs::scan(&dir, Some(&bootloader), &release).unwrap();
+        let spec = Spec {
+            firmware,
+            requested: Requested::default(),
+            cloud_config: "#cloud-config\nhostname: map\n",
+            no_default_cloud_config: false,
+            now: 1_700_000_000,
+        };
+        let (map, sizes) = layout(&rootfs, &spec).unwrap();
+        drop(rootfs);
+        (map, sizes, dir)
+    }
+
+    fn render(map: &Sorted<Ref>, dir: &Dir, at: u64, len: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; len];
+        map.render(at, &mut buf, |(tree, path), offset, dst| {
+            assert_eq!(*tree, Tree::Rootfs, "{path}");
+            // The host bounds one read; read the piece in chunks as the
+            // plugin's own writer does.
+            let file = dir.open_file(path.as_bytes())?;
+            let chunk = auroraboot_sdk::max_read() as usize;
+            for (i, part) in dst.chunks_mut(chunk).enumerate() {
+                let bytes = file.read_at(offset + (i * chunk) as u64, part.len() as u32)?;
+                part.copy_from_slice(&bytes);
+            }
+            Ok::<_, auroraboot_sdk::Error>(())
+        })
+        .unwrap();
+        buf
+    }
+
+    #[test]
+    fn every_rootfs_file_is_on_the_disk_in_full_and_renders_back() {
+        let (map, sizes, dir) = layout_of(Firmware::Efi);
+        assert_eq!(map.size, sizes.disk);
+        let mut per_file: HashMap<Rc<str>, Vec<(u64, u64, u64)>> = HashMap::new();
+        for p in &map.pieces {
+            if let Source::Ref {
+                from: (Tree::Rootfs, path),
+                offset,
+            } = &p.source
+            {
+                per_file
+                    .entry(path.clone())
+                    .or_default()
+                    .push((*offset, p.at, p.len));
+            }
+        }
+        let files: Vec<_> = dir
+            .walk()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.meta.kind == EntryKind::File && e.meta.size > 0)
+            .collect();
+        assert!(files.len() >= 5, "{files:?}");
+        for file in &files {
+            let path = file.path_str().unwrap();
+            let mut runs = per_file
+                .remove(path)
+                .unwrap_or_else(|| panic!("{path} not on the disk"));
+            // In recovery.img once; GRUB's config also sits on COS_RECOVERY.
+            let copies = if path == COS_GRUB_CFG { 2 } else { 1 };
+            runs.sort();
+            // Each copy: contiguous offsets covering the whole file.
+            for copy in 0..copies {
+                let mine: Vec<_> = runs.iter().skip(copy).step_by(copies).collect();
+                let mut next = 0;
+                for (offset, _, len) in &mine {
+                    assert_eq!(*offset, next, "{path}: {runs:?}");
+                    next += len;
+                }
+                assert_eq!(next, file.meta.size, "{path}: copy {copy} of {copies}");
+                let (_, at, len) = *mine[0];
+                let want = dir.read(path).unwrap();
+                assert_eq!(
+                    render(&map, &dir, at, len as usize),
+                    want[..len as usize],
+                    "{path}"
+                );
+            }
+        }
+        assert!(
+            per_file.is_empty(),
+            "references to no rootfs file: {per_file:?}"
+        );
+        // Sparse: the map holds far less than the disk.
+        assert!(
+            map.data_bytes() * 4 < map.size,
+            "{} of {}",
+            map.data_bytes(),
+            map.size
+        );
+    }
+
+    #[test]
+    fn the_tables_and_boot_code_are_where_firmware_looks() {
+        for firmware in [Firmware::Efi, Firmware::Bios] {
+            let (map, _, dir) = layout_of(firmware);
+            let head = render(&map, &dir, 0, 1024);
+            assert_eq!(
+                &head[510..512],
+                &[0x55, 0xaa],
+                "{firmware:?}: MBR signature"
+            );
+            assert_eq!(&head[512..520], b"EFI PART", "{firmware:?}: primary GPT");
+            let tail = render(&map, &dir, map.size - 512, 512);
+            assert_eq!(&tail[..8], b"EFI PART", "{firmware:?}: backup GPT");
+            let has_boot_code = head[..440].iter().any(|&b| b != 0);
+            assert_eq!(
+                has_boot_code,
+                firmware == Firmware::Bios,
+                "{firmware:?}: GRUB boot.img"
+            );
+        }
     }
 }

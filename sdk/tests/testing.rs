@@ -1,0 +1,192 @@
+//! The SDK's native test host keeps the real host's rules: handles stay
+//! beneath their root, artifacts get plain names, granted modes and
+//! declared roles only, a failed build keeps nothing, settings are checked
+//! against their declarations and their defaults filled in.
+
+use auroraboot_sdk::testing::Build;
+use auroraboot_sdk::{
+    BuildError, BuildRequest, Create, ErrorCode, InputKind, OutputInfo, Plugin, PluginInfo, Report,
+    Role, Setting,
+};
+use std::io::Write;
+
+/// Does what `probe.action` says, then writes `probe.txt`.
+struct Probe;
+
+impl Plugin for Probe {
+    fn info() -> PluginInfo {
+        PluginInfo::new("probe", "1.0.0")
+            .output(
+                OutputInfo::new("probe", "what the test asks", "probe.txt")
+                    .in_directory("probe")
+                    .role(Role::NetbootKernel),
+            )
+            .output(
+                OutputInfo::new("from-release", "release only", "r.txt")
+                    .only_from(InputKind::ReleaseIso),
+            )
+            .setting(Setting::text("probe.action", "what to do").with_default("write"))
+            .setting(Setting::integer("probe.level", 1, 3, "a level").with_default(2))
+            .setting(Setting::boolean("probe.flag", "a flag"))
+    }
+
+    fn build(request: BuildRequest) -> Result<Report, BuildError> {
+        let action = request.settings.get_str("probe.action").unwrap_or_default();
+        let open = |path: &str| {
+            request
+                .rootfs
+                .open_file(path)
+                .map(|_| ())
+                .map_err(|e| e.code)
+        };
+        let result = match action.as_str() {
+            "write" => Ok(()),
+            "dotdot" => open("../outside.txt"),
+            "absolute" => open("/etc/hostname"),
+            "link-out" => open("escape"),
+            "link-in" => open("inside"),
+            "slash-name" => create(&request, "a/b", Create::new()),
+            "sha-name" => create(&request, "x.sha256", Create::new()),
+            "setuid" => create(&request, "su", Create::new().mode(0o4755)),
+            "role-undeclared" => create(&request, "iso", Create::new().role(Role::BootableIso)),
+            "role-twice" => create(&request, "k1", Create::new().role(Role::NetbootKernel))
+                .and_then(|_| create(&request, "k2", Create::new().role(Role::NetbootKernel))),
+            "fail-after-writing" => {
+                create(&request, "partial", Create::new()).map_err(|e| format!("{e:?}"))?;
+                return Err("failed on purpose".into());
+            }
+            other => return Err(format!("unknown action {other}").into()),
+        };
+        if let Err(code) = result {
+            return Err(format!("code {code:?}").into());
+        }
+        let out = request.create_output_with("probe", "probe.txt", Create::new().mode(0o600))?;
+        let mut writer = out.writer();
+        for (key, value) in request.settings.iter() {
+            writeln!(writer, "{key}={value:?}")?;
+        }
+        writer.flush()?;
+        auroraboot_sdk::log::info("probe written");
+        auroraboot_sdk::progress(1, 1);
+        Ok(Report::new("probe.txt"))
+    }
+}
+
+fn create(request: &BuildRequest, name: &str, how: Create) -> Result<(), ErrorCode> {
+    request
+        .create_output_with("probe", name, how)
+        .map(|_| ())
+        .map_err(|e| e.code)
+}
+
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        std::fs::create_dir(&rootfs).unwrap();
+        std::fs::write(dir.path().join("outside.txt"), "secret").unwrap();
+        std::fs::write(rootfs.join("file"), "inside").unwrap();
+        std::os::unix::fs::symlink("../outside.txt", rootfs.join("escape")).unwrap();
+        std::os::unix::fs::symlink("file", rootfs.join("inside")).unwrap();
+        Lab { dir }
+    }
+
+    fn build(&self, action: &str) -> Build {
+        Build::new(
+            self.dir.path().join("rootfs"),
+            self.dir.path().join("state"),
+        )
+        .output("probe")
+        .setting("probe.action", action)
+    }
+
+    fn error(&self, action: &str) -> String {
+        self.build(action).run::<Probe>().unwrap_err().message
+    }
+}
+
+#[test]
+fn a_build_gets_the_declared_defaults_and_reports_its_artifacts() {
+    let lab = Lab::new();
+    let built = lab
+        .build("write")
+        .setting("probe.flag", true)
+        .run::<Probe>()
+        .unwrap();
+    let probe = built.file("probe.txt").expect("probe.txt");
+    assert_eq!(probe.path, lab.dir.path().join("state/probe/probe.txt"));
+    assert_eq!(probe.mode, 0o600);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&probe.path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o600);
+    let text = std::fs::read_to_string(&probe.path).unwrap();
+    assert!(text.contains("probe.level=Int(2)"), "{text}");
+    assert!(text.contains("probe.flag=Bool(true)"), "{text}");
+    assert!(text.contains("probe.action=Text(\"write\")"), "{text}");
+    assert_eq!(built.report.summary, "probe.txt");
+    assert!(built.log.iter().any(|(_, l)| l == "probe written"));
+    assert_eq!(built.progress, Some((1, 1)));
+}
+
+#[test]
+fn paths_stay_beneath_their_handle() {
+    let lab = Lab::new();
+    assert_eq!(lab.error("dotdot"), "code ErrorCode::OutsideHandle");
+    assert_eq!(lab.error("absolute"), "code ErrorCode::OutsideHandle");
+    assert_eq!(lab.error("link-out"), "code ErrorCode::OutsideHandle");
+    lab.build("link-in")
+        .run::<Probe>()
+        .expect("a link inside the rootfs is followed");
+}
+
+#[test]
+fn artifacts_follow_the_hosts_rules() {
+    let lab = Lab::new();
+    assert_eq!(lab.error("slash-name"), "code ErrorCode::InvalidPath");
+    assert_eq!(lab.error("sha-name"), "code ErrorCode::InvalidPath");
+    assert_eq!(lab.error("setuid"), "code ErrorCode::InvalidArgument");
+    assert_eq!(
+        lab.error("role-undeclared"),
+        "code ErrorCode::InvalidArgument"
+    );
+    assert_eq!(lab.error("role-twice"), "code ErrorCode::InvalidArgument");
+}
+
+#[test]
+fn a_failed_build_keeps_no_artifact() {
+    let lab = Lab::new();
+    assert_eq!(lab.error("fail-after-writing"), "failed on purpose");
+    let left: Vec<_> = std::fs::read_dir(lab.dir.path().join("state/probe"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn settings_are_checked_against_their_declarations() {
+    let lab = Lab::new();
+    let err = |build: Build| build.run::<Probe>().unwrap_err().message;
+    assert!(err(lab.build("write").setting("probe.level", 7)).contains("probe.level"));
+    assert!(err(lab.build("write").setting("probe.level", "two")).contains("probe.level"));
+    assert!(err(lab.build("write").setting("probe.nope", 1)).contains("declares no such setting"));
+}
+
+#[test]
+fn outputs_must_be_declared_and_accept_the_input() {
+    let lab = Lab::new();
+    let err = lab
+        .build("write")
+        .output("nope")
+        .run::<Probe>()
+        .unwrap_err();
+    assert!(err.message.contains("declares no output 'nope'"), "{err}");
+    let err = Build::new(lab.dir.path().join("rootfs"), lab.dir.path().join("state"))
+        .output("from-release")
+        .run::<Probe>()
+        .unwrap_err();
+    assert!(err.message.contains("does not build from"), "{err}");
+}
