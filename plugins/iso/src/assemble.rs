@@ -204,3 +204,169 @@ pub fn write(
     .map_err(|e| e.to_string())?;
     writer.flush().map_err(|e| e.to_string())
 }
+
+/// A small hybrid ISO assembled from bytes and a host file range, through
+/// the SDK's native test host, judged by xorriso and the GPT reader.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auroraboot_sdk::testing;
+    use std::process::Command;
+
+    const T: i64 = 1_700_000_000;
+
+    fn xorriso(args: &[&str], iso: &std::path::Path) -> String {
+        let out = Command::new("xorriso")
+            .arg("-indev")
+            .arg(iso)
+            .args(args)
+            .output()
+            .expect("xorriso");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+
+    fn boot() -> Boot {
+        Boot {
+            bios: "boot/eltorito.img".into(),
+            boot_info_table: true,
+            grub2_boot_info: false,
+            efi: "boot/uefi.img".into(),
+            mbr_code: vec![0xEB; 440],
+            grub2_mbr: false,
+        }
+    }
+
+    fn assemble(
+        path: &std::path::Path,
+        contents: &Contents<'_>,
+        boot: &Boot,
+    ) -> Result<(), String> {
+        let out = testing::scratch_output(path).map_err(|e| e.to_string())?;
+        let (image, ids) = image(contents, Meta::new(0o755, T))?;
+        let layout = image
+            .layout(&options("ASSEMBLED", T))
+            .map_err(|e| e.to_string())?;
+        write(&out, &layout, contents, &ids, boot, 7)
+    }
+
+    #[test]
+    fn files_boot_entries_and_the_hybrid_tables_are_readable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rootfs = testing::dir(auroraboot_tests::fixture::rootfs()).unwrap();
+        let release = rootfs.open_file("etc/kairos-release").unwrap();
+        let mut contents = Contents::default();
+        contents.dirs.push(("boot".into(), Meta::new(0o755, T)));
+        contents.put(
+            "boot/eltorito.img",
+            Data::Bytes(vec![0x90; 4 * 512]),
+            Meta::new(0o644, T),
+        );
+        contents.put(
+            "boot/uefi.img",
+            Data::Bytes(vec![0xF6; 64 * 1024]),
+            Meta::new(0o644, T),
+        );
+        contents.put(
+            "config.yaml",
+            Data::Bytes(b"first".to_vec()),
+            Meta::new(0o644, T),
+        );
+        contents.put(
+            "config.yaml",
+            Data::Bytes(b"#cloud-config\n".to_vec()),
+            Meta::new(0o600, T),
+        );
+        contents.put(
+            "release",
+            Data::whole(&release).unwrap(),
+            Meta::new(0o644, T),
+        );
+        assert!(contents.has("release"));
+        let iso = tmp.path().join("a.iso");
+        assemble(&iso, &contents, &boot()).unwrap();
+
+        let listing = xorriso(&["-find", "/", "-type", "f"], &iso);
+        for path in [
+            "/boot/eltorito.img",
+            "/boot/uefi.img",
+            "/config.yaml",
+            "/release",
+        ] {
+            assert!(listing.contains(&format!("'{path}'")), "{path}:\n{listing}");
+        }
+        let dest = tmp.path().join("release");
+        xorriso(
+            &[
+                "-osirrox",
+                "on",
+                "-extract",
+                "/release",
+                dest.to_str().unwrap(),
+            ],
+            &iso,
+        );
+        let fixture = auroraboot_tests::fixture::rootfs().join("etc/kairos-release");
+        assert_eq!(
+            std::fs::read(dest).unwrap(),
+            std::fs::read(fixture).unwrap()
+        );
+        let dest = tmp.path().join("config");
+        xorriso(
+            &[
+                "-osirrox",
+                "on",
+                "-extract",
+                "/config.yaml",
+                dest.to_str().unwrap(),
+            ],
+            &iso,
+        );
+        assert_eq!(
+            std::fs::read(dest).unwrap(),
+            b"#cloud-config\n",
+            "put replaces"
+        );
+
+        let report = xorriso(&["-report_el_torito", "plain"], &iso);
+        assert!(
+            report.contains("BIOS") && report.contains("UEFI"),
+            "{report}"
+        );
+        assert!(report.contains("/boot/eltorito.img"), "{report}");
+        let volume = xorriso(&["-pvd_info"], &iso);
+        assert!(volume.contains("ASSEMBLED"), "{volume}");
+        let bytes = std::fs::read(&iso).unwrap();
+        assert_eq!(&bytes[..440], &[0xEB; 440][..], "MBR boot code");
+        assert_eq!(&bytes[510..512], &[0x55, 0xAA]);
+        assert_eq!(&bytes[512..520], b"EFI PART", "primary GPT");
+        assert_eq!(&bytes[bytes.len() - 512..][..8], b"EFI PART", "backup GPT");
+        // The boot info table: the primary descriptor's LBA at offset 8.
+        let eltorito = u32::from_le_bytes(bytes[20 * 2048 + 32 + 8..][..4].try_into().unwrap());
+        let table = &bytes[eltorito as usize * 2048 + 8..][..4];
+        assert_eq!(
+            u32::from_le_bytes(table.try_into().unwrap()),
+            FIRST_DESCRIPTOR_LBA
+        );
+    }
+
+    #[test]
+    fn a_boot_image_missing_from_the_tree_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut contents = Contents::default();
+        contents.put(
+            "boot/eltorito.img",
+            Data::Bytes(vec![0; 2048]),
+            Meta::new(0o644, T),
+        );
+        let err = assemble(&tmp.path().join("b.iso"), &contents, &boot()).unwrap_err();
+        assert!(
+            err.contains("/boot/uefi.img is not in the ISO tree"),
+            "{err}"
+        );
+    }
+}
