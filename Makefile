@@ -26,6 +26,7 @@ demo: plugins build
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p auroraboot-sdk --features testing --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) -p auroraboot-sdk $(BUILTIN_PLUGINS) $(EXAMPLE_PLUGINS) $(TEST_PLUGINS) -- -D warnings
 
 test: plugins lint

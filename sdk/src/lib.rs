@@ -50,6 +50,22 @@
 //! register_plugin!(Hello);
 //! # fn main() {}
 //! ```
+//!
+//! ## Testing a plugin natively
+//!
+//! With the `testing` feature (as a dev-dependency), the same crate also
+//! compiles for the machine running `cargo test`: [`testing::Build`] plays
+//! the host on `std::fs` with its rules (handles confined beneath their
+//! directory, plain artifact names, modes up to `0o755`, declared roles
+//! only, declared settings checked and defaulted) and runs your plugin's
+//! `build` directly, so its logic gets unit tests and a debugger. Keep
+//! `crate-type = ["cdylib", "rlib"]` so tests can name the plugin type;
+//! [`register_plugin!`] expands to nothing outside wasm32.
+//!
+//! ```toml
+//! [dev-dependencies]
+//! auroraboot-sdk = { version = "0.2", features = ["testing"] }
+//! ```
 
 mod io;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
