@@ -26,12 +26,12 @@ demo: plugins build
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) clippy -p auroraboot-sdk --features testing --all-targets -- -D warnings
+	$(CARGO) clippy -p auroraboot-sdk $(EXAMPLE_PLUGINS) --features auroraboot-sdk/testing --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) -p auroraboot-sdk $(BUILTIN_PLUGINS) $(EXAMPLE_PLUGINS) $(TEST_PLUGINS) -- -D warnings
 
 test: plugins lint
 	$(CARGO) test
-	$(CARGO) test -p auroraboot-sdk --features testing
+	$(CARGO) test -p auroraboot-sdk $(EXAMPLE_PLUGINS) --features auroraboot-sdk/testing
 
 bench: plugins
 	$(CARGO) build --release -p auroraboot

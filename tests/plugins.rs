@@ -530,6 +530,19 @@ fn the_sdk_and_the_example_build_outside_the_repository() {
         "building outside the repository failed:\n{}",
         String::from_utf8_lossy(&built.stderr)
     );
+    // Its own tests run natively on the SDK's test host (feature testing).
+    let tested = Command::new(env!("CARGO"))
+        .args(["test", "--offline"])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(&crate_dir)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&tested.stdout);
+    assert!(
+        tested.status.success() && report.contains("test result: ok. 3 passed"),
+        "the example's tests failed outside the repository:\n{report}{}",
+        String::from_utf8_lossy(&tested.stderr)
+    );
     let plugins = sb.path("plugins");
     std::fs::create_dir(&plugins).unwrap();
     std::fs::copy(

@@ -144,6 +144,17 @@ macro_rules! register_plugin {
 
         #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_output_plugin!(__AuroraBootPluginExport with_types_in $crate::bindings);
+
+        // Natively nothing is exported, but the plugin stays in use (no
+        // dead-code warnings for a plugin only its tests call).
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _info: fn() -> $crate::PluginInfo = <$plugin as $crate::Plugin>::info;
+            let _build: fn(
+                $crate::BuildRequest,
+            ) -> ::core::result::Result<$crate::Report, $crate::BuildError> =
+                <$plugin as $crate::Plugin>::build;
+        };
     };
 }
 

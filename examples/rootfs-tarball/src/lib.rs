@@ -272,3 +272,119 @@ impl Write for GzipMembers<'_> {
         Ok(())
     }
 }
+
+/// The plugin's build run natively by the SDK's test host (feature
+/// `testing`): what a plugin author's `cargo test` looks like.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auroraboot_sdk::testing::Build;
+    use std::io::Read;
+    use std::path::Path;
+
+    fn tree(root: &Path) {
+        std::fs::create_dir_all(root.join("usr/lib")).unwrap();
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(root.join("bin/sh"), b"#!shell\n").unwrap();
+        std::fs::hard_link(root.join("bin/sh"), root.join("bin/sh2")).unwrap();
+        std::fs::write(root.join("usr/lib/os-release"), b"NAME=test\n").unwrap();
+        std::os::unix::fs::symlink("usr/lib", root.join("lib")).unwrap();
+    }
+
+    /// (name, kind, link target, contents, mtime) of each entry.
+    fn entries(archive: &Path) -> Vec<(String, tar::EntryType, String, Vec<u8>, u64)> {
+        let gzip = flate2::read::MultiGzDecoder::new(std::fs::File::open(archive).unwrap());
+        let mut archive = tar::Archive::new(gzip);
+        let entries = archive.entries().unwrap();
+        entries
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().display().to_string();
+                let kind = e.header().entry_type();
+                let link = e.link_name().unwrap().map(|l| l.display().to_string());
+                let mtime = e.header().mtime().unwrap();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                (name, kind, link.unwrap_or_default(), data, mtime)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_archive_lists_the_tree_in_name_order_with_links_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        tree(&tmp.path().join("rootfs"));
+        let built = Build::new(tmp.path().join("rootfs"), tmp.path().join("state"))
+            .setting("rootfs_tarball.mtime", 1_000_000_000i64)
+            .run::<RootfsTarball>()
+            .unwrap();
+        let archive = &built.file(FILE_NAME).expect("rootfs.tar.gz").path;
+        assert!(
+            archive.ends_with("state/rootfs-tarball/rootfs.tar.gz"),
+            "{archive:?}"
+        );
+        let got = entries(archive);
+        let names: Vec<_> = got.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "./",
+                "bin/",
+                "bin/sh",
+                "bin/sh2",
+                "lib",
+                "usr/",
+                "usr/lib/",
+                "usr/lib/os-release"
+            ]
+        );
+        let by_name = |n: &str| got.iter().find(|e| e.0 == n).unwrap();
+        assert_eq!(by_name("bin/sh").3, b"#!shell\n");
+        assert_eq!(
+            (by_name("bin/sh2").1, by_name("bin/sh2").2.as_str()),
+            (tar::EntryType::Link, "bin/sh")
+        );
+        assert_eq!(
+            (by_name("lib").1, by_name("lib").2.as_str()),
+            (tar::EntryType::Symlink, "usr/lib")
+        );
+        assert!(got.iter().all(|e| e.4 <= 1_000_000_000), "mtimes clamped");
+        assert!(
+            built.report.summary.contains("8 entries"),
+            "{}",
+            built.report.summary
+        );
+    }
+
+    #[test]
+    fn a_clamped_archive_is_reproducible() {
+        let tmp = tempfile::tempdir().unwrap();
+        tree(&tmp.path().join("rootfs"));
+        let bytes = |state: &str| {
+            let built = Build::new(tmp.path().join("rootfs"), tmp.path().join(state))
+                .setting("rootfs_tarball.mtime", 0i64)
+                .run::<RootfsTarball>()
+                .unwrap();
+            std::fs::read(&built.files[0].path).unwrap()
+        };
+        assert!(bytes("a") == bytes("b"), "two builds differ");
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_is_an_error_naming_it_and_nothing_is_kept() {
+        use std::os::unix::ffi::OsStrExt;
+        let tmp = tempfile::tempdir().unwrap();
+        tree(&tmp.path().join("rootfs"));
+        let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9");
+        std::fs::write(tmp.path().join("rootfs/usr").join(latin1), b"x").unwrap();
+        let err = Build::new(tmp.path().join("rootfs"), tmp.path().join("state"))
+            .run::<RootfsTarball>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("caf"), "{err}");
+        let kept = std::fs::read_dir(tmp.path().join("state/rootfs-tarball"))
+            .unwrap()
+            .count();
+        assert_eq!(kept, 0, "a failed build keeps nothing");
+    }
+}
