@@ -24,6 +24,23 @@ pub enum ImageSource {
     Registry(String),
 }
 
+/// What is wrong with a `container_image` value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageSourceError {
+    #[error("is empty")]
+    Empty,
+    #[error("names no path after {0}")]
+    NoPath(&'static str),
+    #[error("names no directory after oci-layout://")]
+    NoDirectory,
+    #[error("names no image after {0}")]
+    NoImage(&'static str),
+    #[error(
+        "'{0}://' is not a source kind (use a registry reference, oci://, docker://, oci-layout://, ocifile://, file:// or dir://)"
+    )]
+    UnknownScheme(String),
+}
+
 /// Makes a source of one kind from its path.
 type FromPath = fn(PathBuf) -> ImageSource;
 
@@ -37,39 +54,37 @@ const PATH_SCHEMES: &[(&str, FromPath)] = &[
 impl ImageSource {
     /// Parses a `container_image` value; the error says what is wrong
     /// with it (the caller adds the key and source).
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, ImageSourceError> {
         let value = value.trim();
         if value.is_empty() {
-            return Err("is empty".into());
+            return Err(ImageSourceError::Empty);
         }
         for (scheme, kind) in PATH_SCHEMES {
             if let Some(path) = value.strip_prefix(scheme) {
                 if path.is_empty() {
-                    return Err(format!("names no path after {scheme}"));
+                    return Err(ImageSourceError::NoPath(*scheme));
                 }
                 return Ok(kind(PathBuf::from(path)));
             }
         }
         if let Some(spec) = value.strip_prefix("oci-layout://") {
             if spec.is_empty() || spec.starts_with(':') {
-                return Err("names no directory after oci-layout://".into());
+                return Err(ImageSourceError::NoDirectory);
             }
             return Ok(Self::OciLayout(spec.to_string()));
         }
         if let Some(reference) = value.strip_prefix("docker://") {
             if reference.is_empty() {
-                return Err("names no image after docker://".into());
+                return Err(ImageSourceError::NoImage("docker://"));
             }
             return Ok(Self::Docker(reference.to_string()));
         }
         let reference = value.strip_prefix("oci://").unwrap_or(value);
         if reference.is_empty() {
-            return Err("names no image after oci://".into());
+            return Err(ImageSourceError::NoImage("oci://"));
         }
         if let Some((scheme, _)) = reference.split_once("://") {
-            return Err(format!(
-                "'{scheme}://' is not a source kind (use a registry reference, oci://, docker://, oci-layout://, ocifile://, file:// or dir://)"
-            ));
+            return Err(ImageSourceError::UnknownScheme(scheme.to_string()));
         }
         Ok(Self::Registry(reference.to_string()))
     }
@@ -133,7 +148,7 @@ mod tests {
             ("oci://", "no image"),
             ("http://example/x", "'http://' is not a source kind"),
         ] {
-            let err = ImageSource::parse(text).unwrap_err();
+            let err = ImageSource::parse(text).unwrap_err().to_string();
             assert!(err.contains(why), "{text}: {err}");
         }
     }

@@ -13,7 +13,7 @@ mod layers;
 mod template;
 mod typed;
 
-pub use image::ImageSource;
+pub use image::{ImageSource, ImageSourceError};
 pub use keys::{ALIASES, KEYS, KeySpec, Kind, describes, help_text, not_implemented};
 pub use layers::{Entry, FlatMap, Source};
 pub use template::{Rendered, render};

@@ -177,7 +177,7 @@ impl Config {
         if let Some(entry) = entries.get("container_image")
             && let Err(problem) = ImageSource::parse(&entry.value.as_text())
         {
-            problems.push(describe("container_image", entry, &problem));
+            problems.push(describe("container_image", entry, &problem.to_string()));
         }
         // Keys whose parent is a known value (e.g. `disk.efi.x`) are a typo.
         for key in entries.keys() {

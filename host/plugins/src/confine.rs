@@ -40,42 +40,49 @@ fn is_control(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Why a declared output directory is refused (the directory shown
+/// escaped).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("directory '{0}' is too long (at most {MAX_DIRECTORY} bytes, {MAX_SEGMENTS} segments)")]
+    TooLong(String),
+    #[error(
+        "directory '{0}' must be relative, of plain segments (no '/' at either end, no '//', '.' or '..')"
+    )]
+    NotPlain(String),
+    #[error("directory '{0}' has a hidden segment '{1}' (hidden names are the host's)")]
+    Hidden(String, String),
+    #[error("directory '{0}' has a segment with control characters or over 255 bytes")]
+    BadSegment(String),
+    #[error("directory '{0}' lies in '{1}', which belongs to auroraboot")]
+    HostTree(String, String),
+}
+
 /// Whether `directory` may be declared as an output directory: "" (the
 /// state directory itself) or plain, visible segments without control
 /// characters, outside the host's trees.
-pub fn check_directory(directory: &str) -> Result<(), String> {
+pub fn check_directory(directory: &str) -> Result<(), DirectoryError> {
     if directory.is_empty() {
         return Ok(());
     }
-    let shown = directory.escape_debug();
+    let shown = || directory.escape_debug().to_string();
     if directory.len() > MAX_DIRECTORY || directory.split('/').count() > MAX_SEGMENTS {
-        return Err(format!(
-            "directory '{shown}' is too long (at most {MAX_DIRECTORY} bytes, {MAX_SEGMENTS} segments)"
-        ));
+        return Err(DirectoryError::TooLong(shown()));
     }
     for segment in directory.split('/') {
         if segment.is_empty() || segment == "." || segment == ".." {
-            return Err(format!(
-                "directory '{shown}' must be relative, of plain segments (no '/' at either end, no '//', '.' or '..')"
-            ));
+            return Err(DirectoryError::NotPlain(shown()));
         }
         if segment.starts_with('.') {
-            return Err(format!(
-                "directory '{shown}' has a hidden segment '{}' (hidden names are the host's)",
-                segment.escape_debug()
-            ));
+            return Err(DirectoryError::Hidden(shown(), segment.escape_debug().to_string()));
         }
         if segment.len() > 255 || segment.chars().any(is_control) {
-            return Err(format!(
-                "directory '{shown}' has a segment with control characters or over 255 bytes"
-            ));
+            return Err(DirectoryError::BadSegment(shown()));
         }
     }
     let top = directory.split('/').next().unwrap_or_default();
     if HOST_NAMES.contains(&top) {
-        return Err(format!(
-            "directory '{shown}' lies in '{top}', which belongs to auroraboot"
-        ));
+        return Err(DirectoryError::HostTree(shown(), top.to_string()));
     }
     Ok(())
 }
@@ -324,6 +331,15 @@ mod tests {
             assert!(check_directory(bad).is_err(), "{bad:?} accepted");
         }
         assert!(check_directory(&"a/".repeat(20)).is_err());
+        assert!(matches!(check_directory("/tmp"), Err(DirectoryError::NotPlain(_))));
+        assert!(
+            matches!(check_directory("x/.hidden"), Err(DirectoryError::Hidden(_, s)) if s == ".hidden")
+        );
+        assert!(
+            matches!(check_directory("oci/blobs"), Err(DirectoryError::HostTree(_, t)) if t == "oci")
+        );
+        let shown = check_directory("a\nb").unwrap_err().to_string();
+        assert!(shown.contains("a\\nb"), "escaped: {shown}");
     }
 
     #[test]

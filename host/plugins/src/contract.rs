@@ -131,7 +131,7 @@ impl SettingInfo {
     /// `value` as this setting's type (the text `"true"` for a boolean,
     /// `"12"` for an integer: what `--set` and environment variables give),
     /// or why it is not valid, naming the allowed values.
-    pub fn accept(&self, value: SettingValue) -> Result<SettingValue, String> {
+    pub fn accept(&self, value: SettingValue) -> Result<SettingValue, SettingError> {
         let value = match (&self.kind, value) {
             (SettingKind::Boolean, SettingValue::Text(t)) if t.eq_ignore_ascii_case("true") => {
                 SettingValue::Bool(true)
@@ -160,7 +160,10 @@ impl SettingInfo {
                 if (*min..=*max).contains(i) {
                     Ok(value)
                 } else {
-                    Err(format!("must be between {min} and {max}"))
+                    Err(SettingError::OutOfRange {
+                        min: *min,
+                        max: *max,
+                    })
                 }
             }
             (SettingKind::Text | SettingKind::Directory, SettingValue::Text(_)) => Ok(value),
@@ -168,12 +171,24 @@ impl SettingInfo {
                 if values.iter().any(|v| v == t) {
                     Ok(value)
                 } else {
-                    Err(format!("must be one of {}", values.join(", ")))
+                    Err(SettingError::NotOneOf(values.clone()))
                 }
             }
-            (kind, _) => Err(format!("must be {}", article(kind))),
+            (kind, _) => Err(SettingError::WrongType(kind.clone())),
         }
     }
+}
+
+/// Why a value is not valid for a setting (the caller names the key, the
+/// value and where it came from).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("must be between {min} and {max}")]
+    OutOfRange { min: i64, max: i64 },
+    #[error("must be one of {}", .0.join(", "))]
+    NotOneOf(Vec<String>),
+    #[error("must be {}", article(.0))]
+    WrongType(SettingKind),
 }
 
 fn article(kind: &SettingKind) -> String {
@@ -221,11 +236,11 @@ mod tests {
         assert_eq!(int.accept(SettingValue::Int(9)), Ok(SettingValue::Int(9)));
         assert_eq!(int.accept(text(" 7")), Ok(SettingValue::Int(7)));
         assert_eq!(
-            int.accept(SettingValue::Int(10)).unwrap_err(),
+            int.accept(SettingValue::Int(10)).unwrap_err().to_string(),
             "must be between 1 and 9"
         );
         assert_eq!(
-            int.accept(text("a")).unwrap_err(),
+            int.accept(text("a")).unwrap_err().to_string(),
             "must be an integer 1..=9"
         );
         let words = setting(SettingKind::OneOf {
@@ -233,17 +248,21 @@ mod tests {
         });
         assert!(words.accept(text("xz")).is_ok());
         assert_eq!(
-            words.accept(text("lz4")).unwrap_err(),
+            words.accept(text("lz4")).unwrap_err().to_string(),
             "must be one of gzip, xz"
         );
         let flag = setting(SettingKind::Boolean);
         assert_eq!(flag.accept(text("TRUE")), Ok(SettingValue::Bool(true)));
         assert_eq!(
-            flag.accept(SettingValue::Int(1)).unwrap_err(),
+            flag.accept(SettingValue::Int(1)).unwrap_err().to_string(),
             "must be a boolean"
         );
         let name = setting(SettingKind::Text);
         assert_eq!(name.accept(SettingValue::Int(12)), Ok(text("12")));
+        assert_eq!(
+            int.accept(SettingValue::Int(0)),
+            Err(SettingError::OutOfRange { min: 1, max: 9 })
+        );
         assert_eq!(flag.namespace(), "x");
     }
 }

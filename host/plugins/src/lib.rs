@@ -26,7 +26,9 @@ mod stdio;
 pub mod text;
 
 pub use confine::{HOST_DIR, HOST_NAMES, remove_dead_partials};
-pub use contract::{BootPaths, InputKind, Inputs, Role, SettingInfo, SettingKind, SettingValue};
+pub use contract::{
+    BootPaths, InputKind, Inputs, Role, SettingError, SettingInfo, SettingKind, SettingValue,
+};
 pub use discovery::{
     Builtin, Discovery, LoadedPlugin, OutputInfo, PluginEntry, PluginInfo, PluginSource,
     PluginStatus, SearchPath, ShadowedOutput,

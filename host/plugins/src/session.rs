@@ -319,7 +319,7 @@ fn handles(
             .iter()
             .find(|o| &o.id == id)
             .ok_or_else(|| format!("plugin does not provide output '{id}'"))?;
-        crate::confine::check_directory(&output.directory)?;
+        crate::confine::check_directory(&output.directory).map_err(|e| e.to_string())?;
         let fd = state
             .subdir(&output.directory)
             .map_err(|e| format!("output directory: {e}"))?;
