@@ -58,7 +58,7 @@ impl Volume {
             fixed
                 .iter()
                 .copied()
-                .chain(children.keys().map(String::len)),
+                .chain(children.keys().map(Vec::len)),
         )
     }
 

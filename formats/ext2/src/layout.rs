@@ -127,7 +127,7 @@ impl Allocator<'_> {
 }
 
 /// Directory blocks from (inode, type, name) entries.
-fn directory_blocks(entries: &[(u32, u8, &str)]) -> Vec<Vec<u8>> {
+fn directory_blocks(entries: &[(u32, u8, &[u8])]) -> Vec<Vec<u8>> {
     let mut blocks: Vec<Vec<u8>> = vec![Vec::new()];
     let mut last_at: Vec<usize> = vec![0];
     for &(inode, file_type, name) in entries {
@@ -143,7 +143,7 @@ fn directory_blocks(entries: &[(u32, u8, &str)]) -> Vec<Vec<u8>> {
         e[4..6].copy_from_slice(&(len as u16).to_le_bytes());
         e[6] = name.len() as u8;
         e[7] = file_type;
-        e[8..8 + name.len()].copy_from_slice(name.as_bytes());
+        e[8..8 + name.len()].copy_from_slice(name);
         block.extend(e);
     }
     for (block, at) in blocks.iter_mut().zip(last_at) {
@@ -344,10 +344,10 @@ impl Volume {
             let Kind::Dir(children) = &n.kind else {
                 continue;
             };
-            let mut entries: Vec<(u32, u8, &str)> =
-                vec![(inode_of[i], 2, "."), (inode_of[n.parent], 2, "..")];
+            let mut entries: Vec<(u32, u8, &[u8])> =
+                vec![(inode_of[i], 2, b"."), (inode_of[n.parent], 2, b"..")];
             if i == 0 {
-                entries.push((FIRST_INODE, 2, "lost+found"));
+                entries.push((FIRST_INODE, 2, b"lost+found"));
             }
             for (name, &c) in children {
                 entries.push((inode_of[c], file_type(&self.nodes[meta_of(c)].kind), name));
@@ -447,13 +447,13 @@ impl Volume {
                     let mut blocks_512 = 0;
                     if target.len() < 60 {
                         let mut raw = [0u8; 60];
-                        raw[..target.len()].copy_from_slice(target.as_bytes());
+                        raw[..target.len()].copy_from_slice(target);
                         for (k, slot) in i_block.iter_mut().enumerate() {
                             *slot = u32::from_le_bytes(raw[k * 4..k * 4 + 4].try_into().unwrap());
                         }
                     } else {
                         let b = alloc.take().ok_or_else(too_small)?;
-                        let mut bytes = target.as_bytes().to_vec();
+                        let mut bytes = target.clone();
                         bytes.resize(BLOCK as usize, 0);
                         pieces.push((b * BLOCK, bytes));
                         i_block[0] = b as u32;

@@ -12,7 +12,8 @@
 //! Format: revision 1, 4 KiB blocks, 128-byte inodes, `filetype` (and
 //! `large_file`), a superblock and descriptor copy in every group (no
 //! `sparse_super`), `lost+found` as mke2fs makes it. `e2fsck -fn` is the
-//! judge (tests/fsck.rs).
+//! judge (tests/fsck.rs). Paths, names and symlink targets are bytes, as
+//! ext2 stores them: a name that is not UTF-8 is kept as it is.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +27,7 @@ const BYTES_PER_INODE: u64 = 16384;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// `path` is shown as text, bytes that are not UTF-8 as `\xNN`.
     #[error("{path}: {reason}")]
     Path { path: String, reason: String },
     #[error(
@@ -57,9 +59,9 @@ pub enum Special {
 
 #[derive(Debug)]
 enum Kind {
-    Dir(BTreeMap<String, usize>),
+    Dir(BTreeMap<Vec<u8>, usize>),
     File(u64),
-    Symlink(String),
+    Symlink(Vec<u8>),
     Special(Special),
     /// Another name for the node it points to.
     Link(usize),
@@ -113,40 +115,49 @@ impl Volume {
         }
     }
 
-    pub fn add_dir(&mut self, path: &str, meta: Meta) -> Result<()> {
-        let node = self.dir(path, meta)?;
+    pub fn add_dir(&mut self, path: impl AsRef<[u8]>, meta: Meta) -> Result<()> {
+        let node = self.dir(path.as_ref(), meta)?;
         self.nodes[node].meta = meta;
         Ok(())
     }
 
-    pub fn add_file(&mut self, path: &str, size: u64, meta: Meta) -> Result<FileId> {
-        self.insert(path, Kind::File(size), meta).map(FileId)
+    pub fn add_file(&mut self, path: impl AsRef<[u8]>, size: u64, meta: Meta) -> Result<FileId> {
+        self.insert(path.as_ref(), Kind::File(size), meta)
+            .map(FileId)
     }
 
-    pub fn add_symlink(&mut self, path: &str, target: &str, meta: Meta) -> Result<()> {
+    pub fn add_symlink(
+        &mut self,
+        path: impl AsRef<[u8]>,
+        target: impl AsRef<[u8]>,
+        meta: Meta,
+    ) -> Result<()> {
+        let (path, target) = (path.as_ref(), target.as_ref());
         if target.is_empty() || target.len() >= BLOCK as usize {
-            return Err(Error::Path {
-                path: path.into(),
-                reason: format!("symlink target of {} bytes", target.len()),
-            });
+            return Err(path_error(path, format!("symlink target of {} bytes", target.len())));
         }
-        self.insert(path, Kind::Symlink(target.into()), meta)
+        self.insert(path, Kind::Symlink(target.to_vec()), meta)
             .map(|_| ())
     }
 
-    pub fn add_special(&mut self, path: &str, special: Special, meta: Meta) -> Result<()> {
-        self.insert(path, Kind::Special(special), meta).map(|_| ())
+    pub fn add_special(&mut self, path: impl AsRef<[u8]>, special: Special, meta: Meta) -> Result<()> {
+        self.insert(path.as_ref(), Kind::Special(special), meta)
+            .map(|_| ())
     }
 
     /// A hard link to a file added before.
-    pub fn add_hard_link(&mut self, path: &str, to: FileId) -> Result<()> {
+    pub fn add_hard_link(&mut self, path: impl AsRef<[u8]>, to: FileId) -> Result<()> {
         let meta = self.nodes[to.0].meta;
-        self.insert(path, Kind::Link(to.0), meta).map(|_| ())
+        self.insert(path.as_ref(), Kind::Link(to.0), meta)
+            .map(|_| ())
     }
 
-    fn insert(&mut self, path: &str, kind: Kind, meta: Meta) -> Result<usize> {
-        let trimmed = path.trim_matches('/');
-        let (parent, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
+    fn insert(&mut self, path: &[u8], kind: Kind, meta: Meta) -> Result<usize> {
+        let trimmed = trim_slashes(path);
+        let (parent, name) = match trimmed.iter().rposition(|&b| b == b'/') {
+            Some(at) => (&trimmed[..at], &trimmed[at + 1..]),
+            None => (&trimmed[..0], trimmed),
+        };
         check(path, name)?;
         let dir = self.dir(parent, self.nodes[0].meta)?;
         let id = self.nodes.len();
@@ -154,12 +165,9 @@ impl Volume {
             unreachable!("dir() returns directories")
         };
         if children.contains_key(name) {
-            return Err(Error::Path {
-                path: path.into(),
-                reason: "added twice".into(),
-            });
+            return Err(path_error(path, "added twice".into()));
         }
-        children.insert(name.to_string(), id);
+        children.insert(name.to_vec(), id);
         self.nodes.push(Node {
             kind,
             meta,
@@ -168,15 +176,12 @@ impl Volume {
         Ok(id)
     }
 
-    fn dir(&mut self, path: &str, meta: Meta) -> Result<usize> {
+    fn dir(&mut self, path: &[u8], meta: Meta) -> Result<usize> {
         let mut node = 0;
-        for part in path.split('/').filter(|p| !p.is_empty()) {
+        for part in path.split(|&b| b == b'/').filter(|p| !p.is_empty()) {
             check(path, part)?;
             let Kind::Dir(children) = &self.nodes[node].kind else {
-                return Err(Error::Path {
-                    path: path.into(),
-                    reason: "a file is in the way".into(),
-                });
+                return Err(path_error(path, "a file is in the way".into()));
             };
             node = match children.get(part) {
                 Some(&c) => c,
@@ -188,34 +193,56 @@ impl Volume {
                         parent: node,
                     });
                     if let Kind::Dir(children) = &mut self.nodes[node].kind {
-                        children.insert(part.to_string(), id);
+                        children.insert(part.to_vec(), id);
                     }
                     id
                 }
             };
             if !matches!(self.nodes[node].kind, Kind::Dir(_)) {
-                return Err(Error::Path {
-                    path: path.into(),
-                    reason: "a file is in the way".into(),
-                });
+                return Err(path_error(path, "a file is in the way".into()));
             }
         }
         Ok(node)
     }
 }
 
-fn check(path: &str, name: &str) -> Result<()> {
+fn trim_slashes(path: &[u8]) -> &[u8] {
+    let start = path.iter().position(|&b| b != b'/').unwrap_or(path.len());
+    let end = path.iter().rposition(|&b| b != b'/').map_or(start, |e| e + 1);
+    &path[start..end]
+}
+
+/// `bytes` as text: valid UTF-8 as it is, any other byte as `\xNN`.
+pub fn shown(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+fn path_error(path: &[u8], reason: String) -> Error {
+    Error::Path {
+        path: shown(path),
+        reason,
+    }
+}
+
+fn check(path: &[u8], name: &[u8]) -> Result<()> {
     if name.is_empty()
-        || name == "."
-        || name == ".."
-        || name == "lost+found" && path.trim_matches('/') == "lost+found"
+        || name == b"."
+        || name == b".."
+        || name == b"lost+found" && trim_slashes(path) == b"lost+found"
         || name.len() > 255
-        || name.contains('\0')
+        || name.contains(&0)
     {
-        return Err(Error::Path {
-            path: path.into(),
-            reason: format!("'{name}' is not a valid name here"),
-        });
+        return Err(path_error(
+            path,
+            format!("'{}' is not a valid name here", shown(name)),
+        ));
     }
     Ok(())
 }

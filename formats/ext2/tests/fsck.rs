@@ -203,3 +203,38 @@ fn many_small_files_fit_the_minimum() {
     fsck(&img);
     assert_eq!(debugfs(&img, "cat /d42/f99942"), b"x");
 }
+
+fn debugfs_bytes(path: &std::path::Path, cmd: &[u8]) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new("debugfs")
+        .arg("-R")
+        .arg(std::ffi::OsStr::from_bytes(cmd))
+        .arg(path)
+        .output()
+        .unwrap();
+    out.stdout
+}
+
+#[test]
+fn names_that_are_not_utf8_are_stored_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("latin1.img");
+    let mut v = Volume::new("COS_SYSTEM", [9; 16], DIR);
+    v.add_dir(b"caf\xe9", DIR).unwrap();
+    let id = v.add_file(b"caf\xe9/men\xfc.txt", 3, META).unwrap();
+    v.add_symlink(b"l\xe9", b"caf\xe9/men\xfc.txt", META).unwrap();
+    write(&v, &[(id, b"ok\n".to_vec())], 16 << 20, &img);
+    fsck(&img);
+    assert_eq!(debugfs_bytes(&img, b"cat /caf\xe9/men\xfc.txt"), b"ok\n");
+    let link = debugfs_bytes(&img, b"stat /l\xe9");
+    assert!(
+        link.windows(13).any(|w| w == b"caf\xe9/men\xfc.txt"),
+        "{}",
+        String::from_utf8_lossy(&link)
+    );
+    // Errors show such names escaped, and keep the rest as text.
+    let err = v.add_file(b"caf\xe9/men\xfc.txt", 1, META).unwrap_err().to_string();
+    assert_eq!(err, "caf\\xe9/men\\xfc.txt: added twice");
+    let err = v.add_file("ünï/..", 1, META).unwrap_err().to_string();
+    assert!(err.starts_with("ünï/..: "), "{err}");
+}

@@ -24,8 +24,37 @@ pub enum Tree {
     Bootloader,
 }
 
+/// A path in a tree, as bytes (a rootfs name need not be UTF-8); shown
+/// as text with other bytes as `\xNN`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TreePath(Rc<[u8]>);
+
+impl TreePath {
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&[u8]> for TreePath {
+    fn from(path: &[u8]) -> Self {
+        TreePath(path.into())
+    }
+}
+
+impl From<&str> for TreePath {
+    fn from(path: &str) -> Self {
+        TreePath(path.as_bytes().into())
+    }
+}
+
+impl std::fmt::Display for TreePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&ext2::shown(&self.0))
+    }
+}
+
 /// A file the disk's bytes come from: tree and path in it.
-pub type Ref = (Tree, Rc<str>);
+pub type Ref = (Tree, TreePath);
 
 /// upstream's `GrubEfiRecovery`: the ESP's (and BIOS `grub2/`) config,
 /// handing over to the rootfs's `/etc/cos/grub.cfg` on COS_RECOVERY.
@@ -37,7 +66,7 @@ pub const GRUB_RECOVERY_STUB: &str = "search --no-floppy --label --set=root COS_
 pub const COS_GRUB_CFG: &str = "etc/cos/grub.cfg";
 
 /// The COS_SYSTEM files whose data comes from the rootfs, with their paths.
-type SystemFiles = Vec<(ext2::FileId, Rc<str>)>;
+type SystemFiles = Vec<(ext2::FileId, TreePath)>;
 
 /// The rootfs, walked once for every disk of the run.
 pub struct Rootfs<'a> {
@@ -122,7 +151,7 @@ impl Content {
             Content::Bytes(b) => Ok(b.len() as u64),
             Content::Reserved(n) => Ok(*n),
             Content::Ref((_, path)) => dir
-                .open_file(path.as_bytes())
+                .open_file(path.bytes())
                 .and_then(|f| f.size())
                 .map_err(|e| format!("{path}: {e}")),
         }
@@ -388,8 +417,10 @@ fn recovery_partition(
             .and_then(|d| d.read_dir())
             .map_err(|e| format!("bootloader directory: {}: {e}", bootloader::BIOS_MODULES))?;
         for m in modules.iter().filter(|m| m.meta.kind == EntryKind::File) {
-            let name = m.name_lossy();
-            let path: Rc<str> = format!("{}/{name}", bootloader::BIOS_MODULES).into();
+            let name = m
+                .name_str()
+                .map_err(|e| format!("bootloader directory: {}: {e}", bootloader::BIOS_MODULES))?;
+            let path = TreePath::from(format!("{}/{name}", bootloader::BIOS_MODULES).as_str());
             files.push((
                 format!("grub2/i386-pc/{name}"),
                 Content::Ref((Tree::Bootloader, path)),
@@ -414,9 +445,8 @@ fn system_tree(
     for e in entries {
         let m = &e.meta;
         let em = ext2_meta(m);
-        // The ext2 writer takes text names: one that is not UTF-8 is
-        // refused, naming it.
-        let path = e.path_str().map_err(|err| format!("rootfs: {err}"))?;
+        // Bytes: a name that is not UTF-8 is kept as it is.
+        let path = &e.path[..];
         let added = match m.kind {
             EntryKind::Directory => volume.add_dir(path, em),
             EntryKind::File => match links.get(&m.inode) {
@@ -425,14 +455,11 @@ fn system_tree(
                     if m.nlink > 1 {
                         links.insert(m.inode, id);
                     }
-                    files.push((id, path.into()));
+                    files.push((id, TreePath::from(path)));
                 }),
             },
             EntryKind::Symlink => {
-                let target = e
-                    .link_target_str()
-                    .map_err(|err| format!("rootfs: /{path} -> {err}"))?;
-                volume.add_symlink(path, target.unwrap_or_default(), em)
+                volume.add_symlink(path, e.link_target.as_deref().unwrap_or_default(), em)
             }
             EntryKind::BlockDevice | EntryKind::CharDevice => {
                 let (major, minor) = m.device_numbers();
@@ -513,7 +540,7 @@ mod tests {
             assert_eq!(*tree, Tree::Rootfs, "{path}");
             // The host bounds one read; read the piece in chunks as the
             // plugin's own writer does.
-            let file = dir.open_file(path.as_bytes())?;
+            let file = dir.open_file(path.bytes())?;
             let chunk = auroraboot_sdk::max_read() as usize;
             for (i, part) in dst.chunks_mut(chunk).enumerate() {
                 let bytes = file.read_at(offset + (i * chunk) as u64, part.len() as u32)?;
@@ -529,7 +556,7 @@ mod tests {
     fn every_rootfs_file_is_on_the_disk_in_full_and_renders_back() {
         let (map, sizes, dir) = layout_of(Firmware::Efi);
         assert_eq!(map.size, sizes.disk);
-        let mut per_file: HashMap<Rc<str>, Vec<(u64, u64, u64)>> = HashMap::new();
+        let mut per_file: HashMap<TreePath, Vec<(u64, u64, u64)>> = HashMap::new();
         for p in &map.pieces {
             if let Source::Ref {
                 from: (Tree::Rootfs, path),
@@ -555,7 +582,7 @@ mod tests {
                 .remove(path)
                 .unwrap_or_else(|| panic!("{path} not on the disk"));
             // In recovery.img once; GRUB's config also sits on COS_RECOVERY.
-            let copies = if path == COS_GRUB_CFG { 2 } else { 1 };
+            let copies = if file.path == COS_GRUB_CFG.as_bytes() { 2 } else { 1 };
             runs.sort();
             // Each copy: contiguous offsets covering the whole file.
             for copy in 0..copies {
@@ -567,7 +594,7 @@ mod tests {
                 }
                 assert_eq!(next, file.meta.size, "{path}: copy {copy} of {copies}");
                 let (_, at, len) = *mine[0];
-                let want = dir.read(path).unwrap();
+                let want = dir.read(path.bytes()).unwrap();
                 assert_eq!(
                     render(&map, &dir, at, len as usize),
                     want[..len as usize],

@@ -35,7 +35,7 @@ impl<'a> Sources<'a> {
                 Tree::Bootloader => self.bootloader.ok_or("no bootloader directory")?,
             };
             let file = dir
-                .open_file(r.1.as_bytes())
+                .open_file(r.1.bytes())
                 .map_err(|e| format!("{}: {e}", r.1))?;
             self.open = Some((r.clone(), file));
         }

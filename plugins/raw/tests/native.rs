@@ -138,6 +138,58 @@ fn both_firmwares_in_one_run_name_the_bios_disk_apart() {
     );
 }
 
+/// Partition `number` of `disk` copied out to `dest`.
+fn partition(disk: &Path, number: u32, dest: &Path) {
+    let info = run(Command::new("sgdisk").args(["-i", &number.to_string()]).arg(disk));
+    let sector = |label: &str| -> u64 {
+        let line = info.lines().find(|l| l.starts_with(label)).unwrap();
+        line[label.len()..].split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let (first, last) = (sector("First sector:"), sector("Last sector:"));
+    let mut from = open(disk);
+    std::io::Seek::seek(&mut from, std::io::SeekFrom::Start(first * 512)).unwrap();
+    let mut to = std::fs::File::create(dest).unwrap();
+    std::io::copy(&mut (&mut from).take((last - first + 1) * 512), &mut to).unwrap();
+}
+
+fn debugfs(image: &Path, request: &[u8]) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new("debugfs")
+        .arg("-R")
+        .arg(std::ffi::OsStr::from_bytes(request))
+        .arg(image)
+        .output()
+        .unwrap();
+    out.stdout
+}
+
+#[test]
+fn a_name_that_is_not_utf8_reaches_the_system_image_unchanged() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let rootfs = tmp.path().join("rootfs");
+    fixture::rootfs_copy(&rootfs);
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    std::fs::write(rootfs.join("etc").join(latin1), b"latin-1\n").unwrap();
+    std::os::unix::fs::symlink(latin1, rootfs.join("etc/l\u{e9}")).unwrap();
+    let built = disk_build(&rootfs, &tmp.path().join("state"))
+        .output("raw-efi")
+        .run::<Raw>()
+        .unwrap();
+    let recovery = tmp.path().join("recovery.img");
+    partition(&built.files[0].path, 3, &recovery);
+    let system = tmp.path().join("system.img");
+    let request = format!("dump /cOS/recovery.img {}", system.display());
+    debugfs(&recovery, request.as_bytes());
+    assert_eq!(debugfs(&system, b"cat /etc/caf\xe9"), b"latin-1\n");
+    let link = debugfs(&system, "stat /etc/l\u{e9}".as_bytes());
+    assert!(
+        link.windows(5).any(|w| w == b"caf\xe9"),
+        "{}",
+        String::from_utf8_lossy(&link)
+    );
+}
+
 #[test]
 fn a_disk_size_below_the_contents_is_refused_with_the_minimum_and_nothing_kept() {
     let tmp = tempfile::tempdir().unwrap();
