@@ -54,12 +54,7 @@ impl Volume {
             return 0;
         };
         let fixed: &[usize] = if i == 0 { &[1, 2, 10] } else { &[1, 2] };
-        directory_block_count(
-            fixed
-                .iter()
-                .copied()
-                .chain(children.keys().map(Vec::len)),
-        )
+        directory_block_count(fixed.iter().copied().chain(children.keys().map(Vec::len)))
     }
 
     /// Blocks outside the group metadata the volume's contents take.

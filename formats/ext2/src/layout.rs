@@ -377,7 +377,8 @@ impl Volume {
             if i == 0 {
                 let numbers = alloc.take_n(LOST_FOUND_BLOCKS).ok_or_else(too_small)?;
                 let first =
-                    directory_blocks(&[(FIRST_INODE, 2, "."), (ROOT_INODE, 2, "..")]).remove(0);
+                    directory_blocks(&[(FIRST_INODE, 2, &b"."[..]), (ROOT_INODE, 2, &b".."[..])])
+                        .remove(0);
                 for (k, b) in numbers.iter().enumerate() {
                     pieces.push((
                         b * BLOCK,

@@ -134,13 +134,21 @@ impl Volume {
     ) -> Result<()> {
         let (path, target) = (path.as_ref(), target.as_ref());
         if target.is_empty() || target.len() >= BLOCK as usize {
-            return Err(path_error(path, format!("symlink target of {} bytes", target.len())));
+            return Err(path_error(
+                path,
+                format!("symlink target of {} bytes", target.len()),
+            ));
         }
         self.insert(path, Kind::Symlink(target.to_vec()), meta)
             .map(|_| ())
     }
 
-    pub fn add_special(&mut self, path: impl AsRef<[u8]>, special: Special, meta: Meta) -> Result<()> {
+    pub fn add_special(
+        &mut self,
+        path: impl AsRef<[u8]>,
+        special: Special,
+        meta: Meta,
+    ) -> Result<()> {
         self.insert(path.as_ref(), Kind::Special(special), meta)
             .map(|_| ())
     }
@@ -208,7 +216,10 @@ impl Volume {
 
 fn trim_slashes(path: &[u8]) -> &[u8] {
     let start = path.iter().position(|&b| b != b'/').unwrap_or(path.len());
-    let end = path.iter().rposition(|&b| b != b'/').map_or(start, |e| e + 1);
+    let end = path
+        .iter()
+        .rposition(|&b| b != b'/')
+        .map_or(start, |e| e + 1);
     &path[start..end]
 }
 

@@ -222,7 +222,8 @@ fn names_that_are_not_utf8_are_stored_as_they_are() {
     let mut v = Volume::new("COS_SYSTEM", [9; 16], DIR);
     v.add_dir(b"caf\xe9", DIR).unwrap();
     let id = v.add_file(b"caf\xe9/men\xfc.txt", 3, META).unwrap();
-    v.add_symlink(b"l\xe9", b"caf\xe9/men\xfc.txt", META).unwrap();
+    v.add_symlink(b"l\xe9", b"caf\xe9/men\xfc.txt", META)
+        .unwrap();
     write(&v, &[(id, b"ok\n".to_vec())], 16 << 20, &img);
     fsck(&img);
     assert_eq!(debugfs_bytes(&img, b"cat /caf\xe9/men\xfc.txt"), b"ok\n");
@@ -233,7 +234,10 @@ fn names_that_are_not_utf8_are_stored_as_they_are() {
         String::from_utf8_lossy(&link)
     );
     // Errors show such names escaped, and keep the rest as text.
-    let err = v.add_file(b"caf\xe9/men\xfc.txt", 1, META).unwrap_err().to_string();
+    let err = v
+        .add_file(b"caf\xe9/men\xfc.txt", 1, META)
+        .unwrap_err()
+        .to_string();
     assert_eq!(err, "caf\\xe9/men\\xfc.txt: added twice");
     let err = v.add_file("ünï/..", 1, META).unwrap_err().to_string();
     assert!(err.starts_with("ünï/..: "), "{err}");

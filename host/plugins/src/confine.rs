@@ -74,7 +74,10 @@ pub fn check_directory(directory: &str) -> Result<(), DirectoryError> {
             return Err(DirectoryError::NotPlain(shown()));
         }
         if segment.starts_with('.') {
-            return Err(DirectoryError::Hidden(shown(), segment.escape_debug().to_string()));
+            return Err(DirectoryError::Hidden(
+                shown(),
+                segment.escape_debug().to_string(),
+            ));
         }
         if segment.len() > 255 || segment.chars().any(is_control) {
             return Err(DirectoryError::BadSegment(shown()));
@@ -331,7 +334,10 @@ mod tests {
             assert!(check_directory(bad).is_err(), "{bad:?} accepted");
         }
         assert!(check_directory(&"a/".repeat(20)).is_err());
-        assert!(matches!(check_directory("/tmp"), Err(DirectoryError::NotPlain(_))));
+        assert!(matches!(
+            check_directory("/tmp"),
+            Err(DirectoryError::NotPlain(_))
+        ));
         assert!(
             matches!(check_directory("x/.hidden"), Err(DirectoryError::Hidden(_, s)) if s == ".hidden")
         );

@@ -577,12 +577,16 @@ mod tests {
             .collect();
         assert!(files.len() >= 5, "{files:?}");
         for file in &files {
-            let path = file.path_str().unwrap();
+            let path = TreePath::from(&file.path[..]);
             let mut runs = per_file
-                .remove(path)
+                .remove(&path)
                 .unwrap_or_else(|| panic!("{path} not on the disk"));
             // In recovery.img once; GRUB's config also sits on COS_RECOVERY.
-            let copies = if file.path == COS_GRUB_CFG.as_bytes() { 2 } else { 1 };
+            let copies = if file.path == COS_GRUB_CFG.as_bytes() {
+                2
+            } else {
+                1
+            };
             runs.sort();
             // Each copy: contiguous offsets covering the whole file.
             for copy in 0..copies {
