@@ -3,7 +3,7 @@
 //! may use all of [`MAX_NAME`]) and reaches its final name only when the
 //! whole build succeeded, in this order:
 //!
-//! 1. every staged file is synced and hashed (bounded by the build's time
+//! 1. every staged file is synced and hashed, both at once (bounded by the build's time
 //!    limit and stopped by Ctrl-C/SIGTERM), its `<name>.sha256` staged and
 //!    synced;
 //! 2. `artifacts.json` records the new artifacts (ownership first: a kill
@@ -235,11 +235,17 @@ impl Staging {
             let where_ = || staged.dir.absolute.join(&staged.name);
             rustix::fs::fchmod(&*staged.file, rustix::fs::Mode::from_raw_mode(staged.mode))
                 .map_err(|e| CommitError::io(where_(), e.into()))?;
-            staged
-                .file
-                .sync_all()
+            // Written back by one thread while this one hashes it from the
+            // page cache: the disk and the CPU work at the same time.
+            let (synced, hashed) = std::thread::scope(|scope| {
+                let sync = scope.spawn(|| staged.file.sync_all());
+                let hashed = hash(&staged.file, budget, &where_());
+                (sync.join(), hashed)
+            });
+            synced
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
                 .map_err(|e| CommitError::io(where_(), e))?;
-            let (digest, size) = hash(&staged.file, budget, &where_())?;
+            let (digest, size) = hashed?;
             let (temp, mut file) = self
                 .area
                 .create_file()
