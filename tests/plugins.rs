@@ -559,3 +559,93 @@ fn the_sdk_and_the_example_build_outside_the_repository() {
     run.stdout_has("status:   active")
         .stdout_has("api:      0.2.0");
 }
+
+/// Regression: the embedded plugins were rebuilt only when `plugins/`,
+/// `sdk/` or `wit/` changed, so a change in a crate they use (e.g.
+/// `formats/squashfs`) shipped a stale built-in. The build script must
+/// watch every crate the plugins depend on by path, transitively.
+#[test]
+fn embedded_plugins_are_rebuilt_when_a_crate_they_use_changes() {
+    let root = auroraboot_tests::workspace();
+    let metadata = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--offline",
+            "--no-deps",
+            "--format-version",
+            "1",
+        ])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        metadata.status.success(),
+        "{}",
+        String::from_utf8_lossy(&metadata.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&metadata.stdout).unwrap();
+    let packages = metadata["packages"].as_array().unwrap();
+    let dir_of = |name: &str| {
+        let package = packages.iter().find(|p| p["name"] == name).unwrap();
+        let manifest = std::path::PathBuf::from(package["manifest_path"].as_str().unwrap());
+        manifest.parent().unwrap().canonicalize().unwrap()
+    };
+    // The plugins' path dependencies, transitively (not dev-dependencies).
+    let plugins = root.join("plugins").canonicalize().unwrap();
+    let mut todo: Vec<&serde_json::Value> = packages
+        .iter()
+        .filter(|p| {
+            p["manifest_path"]
+                .as_str()
+                .unwrap()
+                .starts_with(plugins.to_str().unwrap())
+        })
+        .collect();
+    assert!(todo.len() >= 2, "no built-in plugin crates found");
+    let mut needed = std::collections::BTreeSet::new();
+    while let Some(package) = todo.pop() {
+        for dep in package["dependencies"].as_array().unwrap() {
+            if dep["path"].is_string() && dep["kind"].is_null() {
+                let name = dep["name"].as_str().unwrap();
+                if needed.insert(dir_of(name)) {
+                    todo.push(packages.iter().find(|p| p["name"] == name).unwrap());
+                }
+            }
+        }
+    }
+    assert!(
+        needed.contains(&dir_of("auroraboot-squashfs")),
+        "{needed:?}"
+    );
+    // What the build script of the binary under test told cargo to watch.
+    let build_dir = std::path::Path::new(env!("CARGO_BIN_EXE_auroraboot"))
+        .parent()
+        .unwrap()
+        .join("build");
+    let mut outputs: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&build_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("auroraboot-"))
+        .filter_map(|e| {
+            let output = e.path().join("output");
+            let text = std::fs::read_to_string(&output).ok()?;
+            let built = std::fs::metadata(&output).ok()?.modified().ok()?;
+            text.contains("rerun-if-changed").then_some(())?;
+            Some((built, text))
+        })
+        .collect();
+    outputs.sort();
+    let (_, output) = outputs.pop().expect("the binary's build script output");
+    let watched: Vec<std::path::PathBuf> = output
+        .lines()
+        .filter_map(|l| l.strip_prefix("cargo:rerun-if-changed="))
+        .filter_map(|p| std::path::Path::new(p).canonicalize().ok())
+        .collect();
+    for dir in &needed {
+        assert!(
+            watched.iter().any(|w| dir.starts_with(w)),
+            "{} feeds the built-in plugins but is not watched by host/cli/build.rs: {watched:?}",
+            dir.display()
+        );
+    }
+}

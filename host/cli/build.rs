@@ -21,15 +21,91 @@ fn package_name(manifest: &Path) -> Option<String> {
     })
 }
 
+/// What the built-in plugins are built from: `plugins/`, the WIT, the
+/// workspace manifest and lock, and every crate the plugins depend on by
+/// path, transitively (the SDK, `formats/*`, `kairos`...), so a change in
+/// any of them rebuilds the embedded components.
+fn watched_sources(workspace: &Path) -> std::collections::BTreeSet<PathBuf> {
+    let root_manifest = std::fs::read_to_string(workspace.join("Cargo.toml")).unwrap_or_default();
+    // `[workspace.dependencies]` entries with a path: name -> directory.
+    let workspace_paths: Vec<(String, PathBuf)> =
+        dependency_lines(&root_manifest, "[workspace.dependencies]")
+            .filter_map(|line| {
+                let (name, path) = (dependency_name(line)?, quoted_path(line)?);
+                Some((name, workspace.join(path)))
+            })
+            .collect();
+    let mut watched: std::collections::BTreeSet<PathBuf> =
+        ["plugins", "wit", "Cargo.toml", "Cargo.lock"]
+            .iter()
+            .map(|p| workspace.join(p))
+            .collect();
+    let mut todo: Vec<PathBuf> = std::fs::read_dir(workspace.join("plugins"))
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    while let Some(dir) = todo.pop() {
+        let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
+            continue;
+        };
+        for line in dependency_lines(&manifest, "dependencies]") {
+            let target = match quoted_path(line) {
+                Some(path) => Some(dir.join(path)),
+                None if line.contains("workspace") => dependency_name(line).and_then(|name| {
+                    workspace_paths
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, p)| p.clone())
+                }),
+                None => None,
+            };
+            if let Some(target) = target.and_then(|t| t.canonicalize().ok())
+                && watched.insert(target.clone())
+            {
+                todo.push(target);
+            }
+        }
+    }
+    watched
+}
+
+/// The lines of the sections whose header ends with `header` (e.g.
+/// `dependencies]` matches `[dependencies]` and
+/// `[target.'cfg(..)'.dependencies]`, not `[dev-dependencies]`).
+fn dependency_lines<'a>(manifest: &'a str, header: &'a str) -> impl Iterator<Item = &'a str> {
+    let mut inside = false;
+    manifest.lines().filter(move |line| {
+        let line = line.trim();
+        if line.starts_with('[') {
+            inside = line.ends_with(header) && !line.contains("dev-dependencies");
+            return false;
+        }
+        inside
+    })
+}
+
+/// `name` of a `name = ...` or `name.workspace = true` line.
+fn dependency_name(line: &str) -> Option<String> {
+    let name = line.split(['=', '.']).next()?.trim();
+    (!name.is_empty() && !name.starts_with('#')).then(|| name.to_string())
+}
+
+/// The value of `path = "..."` in a dependency line.
+fn quoted_path(line: &str) -> Option<&str> {
+    let rest = line
+        .split("path")
+        .nth(1)?
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
+    rest.strip_prefix('"')?.split('"').next()
+}
+
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let workspace = manifest_dir.join("../..");
     let plugins_dir = workspace.join("plugins");
-    for watched in ["plugins", "sdk", "wit"] {
-        println!(
-            "cargo:rerun-if-changed={}",
-            workspace.join(watched).display()
-        );
+    for watched in watched_sources(&workspace) {
+        println!("cargo:rerun-if-changed={}", watched.display());
     }
 
     let mut crates: Vec<String> = std::fs::read_dir(&plugins_dir)
