@@ -169,6 +169,100 @@ struct FileData {
     block_sizes: Vec<u32>,
 }
 
+/// The data blocks of every file, in file order, batched across files so
+/// that many small files compress in parallel as one large one does; each
+/// batch is written in order once compressed.
+struct DataBlocks<'a, W, P> {
+    out: &'a mut W,
+    compressor: &'a mut dyn Compressor,
+    /// Where the next block goes.
+    position: u64,
+    /// Most blocks per batch.
+    limit: usize,
+    batch: Vec<Vec<u8>>,
+    /// The file (node index) of each block of the batch.
+    owners: Vec<usize>,
+    /// Empty files, each with the number of batch blocks before it: it
+    /// starts where those end.
+    empties: Vec<(usize, usize)>,
+    files: HashMap<usize, FileData>,
+    done: u64,
+    total: u64,
+    progress: &'a mut P,
+}
+
+impl<W: Write, P: FnMut(u64, u64)> DataBlocks<'_, W, P> {
+    fn push(&mut self, owner: usize, block: Vec<u8>) -> io::Result<()> {
+        self.batch.push(block);
+        self.owners.push(owner);
+        if self.batch.len() == self.limit {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let packed = if self.batch.is_empty() {
+            Vec::new()
+        } else {
+            self.compressor.compress(&self.batch)?
+        };
+        if packed.len() != self.batch.len() {
+            return Err(io::Error::other(format!(
+                "the compressor returned {} blocks for {}",
+                packed.len(),
+                self.batch.len()
+            )));
+        }
+        let mut empties = std::mem::take(&mut self.empties).into_iter().peekable();
+        for (k, ((plain, packed), owner)) in
+            self.batch.iter().zip(packed).zip(&self.owners).enumerate()
+        {
+            while let Some((_, file)) = empties.next_if(|(before, _)| *before == k) {
+                self.files.insert(
+                    file,
+                    FileData {
+                        start: self.position,
+                        block_sizes: Vec::new(),
+                    },
+                );
+            }
+            let (bytes, size_word) = if packed.len() < plain.len() {
+                (&packed[..], packed.len() as u32)
+            } else {
+                (&plain[..], plain.len() as u32 | UNCOMPRESSED_BLOCK)
+            };
+            self.out.write_all(bytes)?;
+            let file = self.files.entry(*owner).or_insert(FileData {
+                start: self.position,
+                block_sizes: Vec::new(),
+            });
+            file.block_sizes.push(size_word);
+            self.position += bytes.len() as u64;
+            self.done += plain.len() as u64;
+        }
+        for (_, file) in empties {
+            self.files.insert(
+                file,
+                FileData {
+                    start: self.position,
+                    block_sizes: Vec::new(),
+                },
+            );
+        }
+        self.batch.clear();
+        self.owners.clear();
+        (self.progress)(self.done, self.total);
+        Ok(())
+    }
+
+    /// Writes what is left; returns each file's data and where data ends.
+    fn finish(mut self) -> io::Result<(HashMap<usize, FileData>, u64)> {
+        self.flush()?;
+        Ok((self.files, self.position))
+    }
+}
+
 fn id_index(ids: &mut Vec<u32>, id: u32) -> u16 {
     match ids.iter().position(|&x| x == id) {
         Some(i) => i as u16,
@@ -301,9 +395,19 @@ pub fn write<W: Write + Seek>(
             }
         })
         .sum();
-    let mut done = 0u64;
-    let mut data: HashMap<usize, FileData> = HashMap::new();
-    let batch_blocks = ((64usize << 20) / block_size as usize).clamp(1, 256);
+    let mut blocks = DataBlocks {
+        out: &mut *out,
+        compressor: &mut *compressor,
+        position,
+        limit: ((64usize << 20) / block_size as usize).clamp(1, 256),
+        batch: Vec::new(),
+        owners: Vec::new(),
+        empties: Vec::new(),
+        files: HashMap::new(),
+        done: 0,
+        total,
+        progress: &mut progress,
+    };
     for &i in &order {
         let Kind::File { size } = nodes[i].entry.kind else {
             continue;
@@ -311,45 +415,30 @@ pub fn write<W: Write + Seek>(
         if owner_of[i] != i {
             continue;
         }
+        if size == 0 {
+            blocks.empties.push((blocks.batch.len(), i));
+            continue;
+        }
         let mut reader = source.open(&nodes[i].entry.path)?;
-        let mut file = FileData {
-            start: position,
-            block_sizes: Vec::new(),
-        };
         let mut remaining = size;
         while remaining > 0 {
-            let mut batch = Vec::new();
-            while remaining > 0 && batch.len() < batch_blocks {
-                let want = remaining.min(block_size as u64) as usize;
-                let mut block = vec![0u8; want];
-                reader.read_exact(&mut block).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "{}: {e} (did it change while building?)",
-                            shown(&nodes[i].entry.path)
-                        ),
-                    )
-                })?;
-                remaining -= want as u64;
-                batch.push(block);
-            }
-            let packed = compressor.compress(&batch)?;
-            for (plain, packed) in batch.iter().zip(packed) {
-                let (bytes, size_word) = if packed.len() < plain.len() {
-                    (&packed[..], packed.len() as u32)
-                } else {
-                    (&plain[..], plain.len() as u32 | UNCOMPRESSED_BLOCK)
-                };
-                out.write_all(bytes)?;
-                position += bytes.len() as u64;
-                file.block_sizes.push(size_word);
-                done += plain.len() as u64;
-            }
-            progress(done, total);
+            let want = remaining.min(block_size as u64) as usize;
+            let mut block = vec![0u8; want];
+            reader.read_exact(&mut block).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{}: {e} (did it change while building?)",
+                        shown(&nodes[i].entry.path)
+                    ),
+                )
+            })?;
+            remaining -= want as u64;
+            blocks.push(i, block)?;
         }
-        data.insert(i, file);
     }
+    let (data, end) = blocks.finish()?;
+    position = end;
 
     // Inodes and directory listings, children before their parents.
     let mut ids: Vec<u32> = Vec::new();
