@@ -429,6 +429,18 @@ fn holding_too_many_handles_is_refused() {
 }
 
 #[test]
+fn codec_batches_in_flight_are_bounded_and_finish_once() {
+    Attack::new()
+        .refused("codec-batches", &[])
+        .stderr_has(
+            "third: Some(\"codec: 2 batches are in flight already (at most 2): finish one first\")",
+        )
+        .stderr_has("again: Some(\"codec: this batch was already finished\")")
+        .stderr_has("the limit is 67108864")
+        .stderr_has("first: 4 blocks; restarted after a drop, same as compress: true");
+}
+
+#[test]
 fn a_far_sparse_byte_is_past_the_default_size_cap() {
     Attack::new()
         .refused("sparse-huge", &[])

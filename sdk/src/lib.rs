@@ -1010,12 +1010,57 @@ pub mod codec {
         level: Option<u32>,
         blocks: &[Vec<u8>],
     ) -> Result<Vec<Vec<u8>>, String> {
+        wit_codec::compress(options(algorithm, level), blocks)
+    }
+
+    /// Starts compressing each block independently on the host's cores and
+    /// returns at once: read the next batch meanwhile, then
+    /// [`Batch::finish`]. Same limits as [`compress`]; at most 2 batches in
+    /// flight.
+    ///
+    /// ```no_run
+    /// # use auroraboot_sdk::codec::{self, Algorithm};
+    /// # fn next_batch() -> Option<Vec<Vec<u8>>> { None }
+    /// # fn write(_: Vec<Vec<u8>>) {}
+    /// let mut in_flight: Option<codec::Batch> = None;
+    /// while let Some(blocks) = next_batch() {
+    ///     let started = codec::start(Algorithm::Zstd, None, &blocks)?;
+    ///     if let Some(previous) = in_flight.replace(started) {
+    ///         write(previous.finish()?);
+    ///     }
+    /// }
+    /// if let Some(last) = in_flight {
+    ///     write(last.finish()?);
+    /// }
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn start(
+        algorithm: Algorithm,
+        level: Option<u32>,
+        blocks: &[Vec<u8>],
+    ) -> Result<Batch, String> {
+        wit_codec::start(options(algorithm, level), blocks).map(Batch)
+    }
+
+    /// A batch compressing in the background (from [`start`]); dropping it
+    /// discards the result.
+    pub struct Batch(wit_codec::Batch);
+
+    impl Batch {
+        /// Waits for the blocks, one per input block, in order. Only the
+        /// first call has them.
+        pub fn finish(&self) -> Result<Vec<Vec<u8>>, String> {
+            self.0.finish()
+        }
+    }
+
+    fn options(algorithm: Algorithm, level: Option<u32>) -> wit_codec::Options {
         let algorithm = match algorithm {
             Algorithm::Gzip => wit_codec::Algorithm::Gzip,
             Algorithm::Zlib => wit_codec::Algorithm::Zlib,
             Algorithm::Xz => wit_codec::Algorithm::Xz,
             Algorithm::Zstd => wit_codec::Algorithm::Zstd,
         };
-        wit_codec::compress(wit_codec::Options { algorithm, level }, blocks)
+        wit_codec::Options { algorithm, level }
     }
 }

@@ -520,6 +520,50 @@ pub mod codec {
             .collect()
     }
 
+    thread_local! {
+        /// Batches in flight on this thread (the host allows 2).
+        static IN_FLIGHT: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A started batch: compressed at once here (the result is the same).
+    pub struct Batch {
+        result: std::cell::RefCell<Option<Result<Vec<Vec<u8>>, String>>>,
+    }
+
+    pub fn start(opts: Options, blocks: &[Vec<u8>]) -> Result<Batch, String> {
+        if IN_FLIGHT.get() >= 2 {
+            return Err(format!(
+                "codec: {} batches are in flight already (at most 2): finish one first",
+                IN_FLIGHT.get()
+            ));
+        }
+        let compressed = compress(opts, blocks)?;
+        IN_FLIGHT.set(IN_FLIGHT.get() + 1);
+        Ok(Batch {
+            result: std::cell::RefCell::new(Some(Ok(compressed))),
+        })
+    }
+
+    impl Batch {
+        pub fn finish(&self) -> Result<Vec<Vec<u8>>, String> {
+            let result = self
+                .result
+                .borrow_mut()
+                .take()
+                .ok_or("codec: this batch was already finished")?;
+            IN_FLIGHT.set(IN_FLIGHT.get().saturating_sub(1));
+            result
+        }
+    }
+
+    impl Drop for Batch {
+        fn drop(&mut self) {
+            if self.result.borrow().is_some() {
+                IN_FLIGHT.set(IN_FLIGHT.get().saturating_sub(1));
+            }
+        }
+    }
+
     fn one(algorithm: Algorithm, level: u32, block: &[u8]) -> std::io::Result<Vec<u8>> {
         let out = Vec::with_capacity(block.len() / 2 + 64);
         let level6 = flate2::Compression::new(level);

@@ -190,3 +190,24 @@ fn outputs_must_be_declared_and_accept_the_input() {
         .unwrap_err();
     assert!(err.message.contains("does not build from"), "{err}");
 }
+
+#[test]
+fn codec_batches_match_compress_and_are_bounded_as_on_the_host() {
+    use auroraboot_sdk::codec::{self, Algorithm};
+    let blocks = vec![b"squash me ".repeat(1000), vec![0u8; 4096]];
+    let a = codec::start(Algorithm::Zlib, Some(9), &blocks).unwrap();
+    let b = codec::start(Algorithm::Zlib, Some(9), &blocks).unwrap();
+    let third = codec::start(Algorithm::Zlib, Some(9), &blocks)
+        .err()
+        .unwrap();
+    assert!(third.contains("2 batches are in flight"), "{third}");
+    assert_eq!(
+        a.finish().unwrap(),
+        codec::compress(Algorithm::Zlib, Some(9), &blocks).unwrap()
+    );
+    assert!(a.finish().unwrap_err().contains("already finished"));
+    drop(b);
+    let c = codec::start(Algorithm::Zlib, Some(9), &blocks).unwrap();
+    assert_eq!(c.finish().unwrap().len(), 2);
+    assert!(codec::start(Algorithm::Zstd, Some(99), &blocks).is_err());
+}

@@ -117,10 +117,10 @@ mod tests {
     fn the_minimum_is_exact() {
         let mut v = Volume::new("X", [0; 16], M);
         for i in 0..3000 {
-            v.add_file(&format!("d{}/file-{i}", i % 7), 1 + i * 97, M)
+            v.add_file(format!("d{}/file-{i}", i % 7), 1 + i * 97, M)
                 .unwrap();
         }
-        v.add_symlink("s", &"t".repeat(100), M).unwrap();
+        v.add_symlink("s", "t".repeat(100), M).unwrap();
         let min = v.min_size();
         assert!(v.layout(min).is_ok());
         assert!(v.layout(min - BLOCK).is_err());
@@ -130,7 +130,7 @@ mod tests {
     fn small_files_cost_a_block_and_an_inode_each() {
         let mut v = Volume::new("X", [0; 16], M);
         for i in 0..10_000 {
-            v.add_file(&format!("f{i}"), 1, M).unwrap();
+            v.add_file(format!("f{i}"), 1, M).unwrap();
         }
         // 10k blocks of data, ~36 of directory, 10k inodes of 128 bytes.
         let min = v.min_size();

@@ -85,7 +85,7 @@ fn a_rootfs_like_tree_is_clean_and_reads_back() {
     files.push((v.add_file("empty", 0, META).unwrap(), Vec::new()));
     v.add_hard_link("usr/lib/big-link.bin", big_id).unwrap();
     v.add_symlink("bin", "usr/bin", META).unwrap();
-    v.add_symlink("long-link", &"x/".repeat(60), META).unwrap();
+    v.add_symlink("long-link", "x/".repeat(60), META).unwrap();
     v.add_special("dev/null", Special::Char { major: 1, minor: 3 }, META)
         .unwrap();
     v.add_special(
@@ -100,12 +100,8 @@ fn a_rootfs_like_tree_is_clean_and_reads_back() {
     v.add_special("run/fifo", Special::Fifo, META).unwrap();
     for i in 0..400 {
         files.push((
-            v.add_file(
-                &format!("many/file-with-a-longish-name-{i:04}.txt"),
-                2,
-                META,
-            )
-            .unwrap(),
+            v.add_file(format!("many/file-with-a-longish-name-{i:04}.txt"), 2, META)
+                .unwrap(),
             b"hi".to_vec(),
         ));
     }
@@ -191,7 +187,7 @@ fn many_small_files_fit_the_minimum() {
     let mut files = Vec::new();
     for i in 0..100_000 {
         let id = v
-            .add_file(&format!("d{:02}/f{i}", i % 100), 1, META)
+            .add_file(format!("d{:02}/f{i}", i % 100), 1, META)
             .unwrap();
         files.push((id, vec![b'x']));
     }

@@ -44,7 +44,18 @@ impl Compression {
 /// Compresses independent blocks, returning them in order.
 pub trait Compressor {
     fn compress(&mut self, blocks: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>>;
+
+    /// Starts compressing `blocks`, for the writer to read its next batch
+    /// meanwhile; calling the result waits for them. By default they are
+    /// compressed at once.
+    fn start(&mut self, blocks: &[Vec<u8>]) -> io::Result<Pending> {
+        let packed = self.compress(blocks)?;
+        Ok(Box::new(move || Ok(packed)))
+    }
 }
+
+/// Blocks being compressed (from [`Compressor::start`]).
+pub type Pending = Box<dyn FnOnce() -> io::Result<Vec<Vec<u8>>>>;
 
 /// What a tree entry is, with what the writer needs of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,8 +181,9 @@ struct FileData {
 }
 
 /// The data blocks of every file, in file order, batched across files so
-/// that many small files compress in parallel as one large one does; each
-/// batch is written in order once compressed.
+/// that many small files compress in parallel as one large one does. One
+/// batch compresses while the next is read; each is written in order once
+/// compressed.
 struct DataBlocks<'a, W, P> {
     out: &'a mut W,
     compressor: &'a mut dyn Compressor,
@@ -185,10 +197,20 @@ struct DataBlocks<'a, W, P> {
     /// Empty files, each with the number of batch blocks before it: it
     /// starts where those end.
     empties: Vec<(usize, usize)>,
+    /// The batch being compressed.
+    in_flight: Option<Started>,
     files: HashMap<usize, FileData>,
     done: u64,
     total: u64,
     progress: &'a mut P,
+}
+
+/// A batch handed to the compressor, with what writing it needs.
+struct Started {
+    packed: Pending,
+    plain: Vec<Vec<u8>>,
+    owners: Vec<usize>,
+    empties: Vec<(usize, usize)>,
 }
 
 impl<W: Write, P: FnMut(u64, u64)> DataBlocks<'_, W, P> {
@@ -201,31 +223,40 @@ impl<W: Write, P: FnMut(u64, u64)> DataBlocks<'_, W, P> {
         Ok(())
     }
 
+    /// Starts compressing the batch, then writes the one before it.
     fn flush(&mut self) -> io::Result<()> {
-        let packed = if self.batch.is_empty() {
-            Vec::new()
+        let plain = std::mem::take(&mut self.batch);
+        let packed: Pending = if plain.is_empty() {
+            Box::new(|| Ok(Vec::new()))
         } else {
-            self.compressor.compress(&self.batch)?
+            self.compressor.start(&plain)?
         };
-        if packed.len() != self.batch.len() {
+        let started = Started {
+            packed,
+            plain,
+            owners: std::mem::take(&mut self.owners),
+            empties: std::mem::take(&mut self.empties),
+        };
+        match self.in_flight.replace(started) {
+            Some(previous) => self.write(previous),
+            None => Ok(()),
+        }
+    }
+
+    fn write(&mut self, batch: Started) -> io::Result<()> {
+        let packed = (batch.packed)()?;
+        if packed.len() != batch.plain.len() {
             return Err(io::Error::other(format!(
                 "the compressor returned {} blocks for {}",
                 packed.len(),
-                self.batch.len()
+                batch.plain.len()
             )));
         }
-        let mut empties = std::mem::take(&mut self.empties).into_iter().peekable();
-        for (k, ((plain, packed), owner)) in
-            self.batch.iter().zip(packed).zip(&self.owners).enumerate()
-        {
+        let mut empties = batch.empties.into_iter().peekable();
+        let blocks = batch.plain.iter().zip(packed).zip(&batch.owners);
+        for (k, ((plain, packed), owner)) in blocks.enumerate() {
             while let Some((_, file)) = empties.next_if(|(before, _)| *before == k) {
-                self.files.insert(
-                    file,
-                    FileData {
-                        start: self.position,
-                        block_sizes: Vec::new(),
-                    },
-                );
+                self.start_file(file);
             }
             let (bytes, size_word) = if packed.len() < plain.len() {
                 (&packed[..], packed.len() as u32)
@@ -233,32 +264,31 @@ impl<W: Write, P: FnMut(u64, u64)> DataBlocks<'_, W, P> {
                 (&plain[..], plain.len() as u32 | UNCOMPRESSED_BLOCK)
             };
             self.out.write_all(bytes)?;
-            let file = self.files.entry(*owner).or_insert(FileData {
-                start: self.position,
-                block_sizes: Vec::new(),
-            });
-            file.block_sizes.push(size_word);
+            self.start_file(*owner).block_sizes.push(size_word);
             self.position += bytes.len() as u64;
             self.done += plain.len() as u64;
         }
         for (_, file) in empties {
-            self.files.insert(
-                file,
-                FileData {
-                    start: self.position,
-                    block_sizes: Vec::new(),
-                },
-            );
+            self.start_file(file);
         }
-        self.batch.clear();
-        self.owners.clear();
         (self.progress)(self.done, self.total);
         Ok(())
+    }
+
+    /// The data of `file`, starting here if it has none yet.
+    fn start_file(&mut self, file: usize) -> &mut FileData {
+        self.files.entry(file).or_insert(FileData {
+            start: self.position,
+            block_sizes: Vec::new(),
+        })
     }
 
     /// Writes what is left; returns each file's data and where data ends.
     fn finish(mut self) -> io::Result<(HashMap<usize, FileData>, u64)> {
         self.flush()?;
+        if let Some(last) = self.in_flight.take() {
+            self.write(last)?;
+        }
         Ok((self.files, self.position))
     }
 }
@@ -403,6 +433,7 @@ pub fn write<W: Write + Seek>(
         batch: Vec::new(),
         owners: Vec::new(),
         empties: Vec::new(),
+        in_flight: None,
         files: HashMap::new(),
         done: 0,
         total,

@@ -345,3 +345,46 @@ fn the_linux_kernel_mounts_it() {
     );
     assert_eq!(console.cloud_config().as_deref(), Some(config));
 }
+
+/// A compressor that loses a block of every batch it is given.
+struct Lossy;
+
+impl Compressor for Lossy {
+    fn compress(&mut self, blocks: &[Vec<u8>]) -> std::io::Result<Vec<Vec<u8>>> {
+        Ok(blocks.iter().skip(1).cloned().collect())
+    }
+}
+
+#[test]
+fn a_compressor_returning_too_few_blocks_is_an_error() {
+    struct Ones;
+    impl Source for Ones {
+        fn open(&mut self, _: &[u8]) -> std::io::Result<Box<dyn Read + '_>> {
+            Ok(Box::new(std::io::repeat(1)))
+        }
+    }
+    let entry = |path: &str, kind: Kind| Entry {
+        path: path.into(),
+        kind,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime: 0,
+        link_group: None,
+    };
+    let mut out = std::io::Cursor::new(Vec::new());
+    let e = squashfs::write(
+        &mut out,
+        vec![
+            entry("", Kind::Dir),
+            entry("f", Kind::File { size: 300_000 }),
+        ],
+        &mut Ones,
+        &mut Lossy,
+        Compression::Gzip,
+        131072,
+        |_, _| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("returned 2 blocks for 3"), "{e}");
+}

@@ -62,7 +62,7 @@ impl ImageSource {
         for (scheme, kind) in PATH_SCHEMES {
             if let Some(path) = value.strip_prefix(scheme) {
                 if path.is_empty() {
-                    return Err(ImageSourceError::NoPath(*scheme));
+                    return Err(ImageSourceError::NoPath(scheme));
                 }
                 return Ok(kind(PathBuf::from(path)));
             }

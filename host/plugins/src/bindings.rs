@@ -14,6 +14,7 @@ pub mod v2 {
             "auroraboot:plugin/fs.file": crate::capabilities::FileHandle,
             "auroraboot:plugin/fs.output": crate::capabilities::OutputHandle,
             "auroraboot:plugin/fs.output-dir": crate::capabilities::OutputDirHandle,
+            "auroraboot:plugin/codec.batch": crate::codec::BatchHandle,
         },
     });
 }

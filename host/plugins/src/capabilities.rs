@@ -9,6 +9,7 @@ use crate::bindings::v2::auroraboot::plugin::fs::{
     self, CreateOptions, DirEntry, EntryKind, Error, ErrorCode, Metadata,
 };
 use crate::bindings::v2::auroraboot::plugin::host::{self, Level};
+use crate::codec::BatchHandle;
 use crate::contract::Role;
 use crate::limits::Budget;
 use crate::session::PluginState;
@@ -707,6 +708,46 @@ impl host::Host for PluginState {
 impl codec::Host for PluginState {
     fn compress(&mut self, opts: Options, blocks: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, String> {
         crate::codec::compress(opts, &blocks)
+    }
+
+    fn start(
+        &mut self,
+        opts: Options,
+        blocks: Vec<Vec<u8>>,
+    ) -> Result<Resource<BatchHandle>, String> {
+        if self.batches >= crate::codec::MAX_IN_FLIGHT {
+            return Err(format!(
+                "codec: {} batches are in flight already (at most {}): finish one first",
+                self.batches,
+                crate::codec::MAX_IN_FLIGHT
+            ));
+        }
+        let batch = BatchHandle::start(opts, blocks)?;
+        let resource = self.push(batch).map_err(|e| e.message)?;
+        self.batches += 1;
+        Ok(resource)
+    }
+}
+
+impl codec::HostBatch for PluginState {
+    fn finish(&mut self, this: Resource<BatchHandle>) -> Result<Vec<Vec<u8>>, String> {
+        let batch = self
+            .table
+            .get_mut(&this)
+            .map_err(|e| format!("codec: bad batch handle: {e}"))?;
+        let was_pending = batch.pending();
+        let result = batch.finish();
+        if was_pending {
+            self.batches = self.batches.saturating_sub(1);
+        }
+        result
+    }
+
+    fn drop(&mut self, this: Resource<BatchHandle>) -> wasmtime::Result<()> {
+        if self.table.get(&this)?.pending() {
+            self.batches = self.batches.saturating_sub(1);
+        }
+        self.release(this)
     }
 }
 

@@ -1,5 +1,7 @@
 //! The `codec` service: compresses batches of independent blocks natively,
-//! in parallel on all cores (what a single-threaded wasm compressor cannot).
+//! in parallel on all cores (what a single-threaded wasm compressor cannot),
+//! either while the plugin waits (`compress`) or in the background while it
+//! reads its next batch (`start`, then `batch.finish`).
 
 use crate::bindings::v2::auroraboot::plugin::codec::{Algorithm, Options};
 use rayon::prelude::*;
@@ -10,7 +12,52 @@ pub(crate) const MAX_BLOCKS: usize = 256;
 /// Most input bytes accepted in one call.
 pub(crate) const MAX_BATCH_BYTES: usize = 64 << 20;
 
-pub(crate) fn compress(opts: Options, blocks: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, String> {
+/// Most batches in flight per plugin instance (started, neither finished
+/// nor dropped): two keep the cores busy while the plugin reads the next.
+pub(crate) const MAX_IN_FLIGHT: u32 = 2;
+
+type Compressed = Result<Vec<Vec<u8>>, String>;
+
+/// A batch compressing on the thread pool; `None` once finished.
+pub struct BatchHandle {
+    result: Option<std::sync::mpsc::Receiver<Compressed>>,
+}
+
+impl BatchHandle {
+    /// Checks the batch and starts compressing it in the background.
+    pub(crate) fn start(opts: Options, blocks: Vec<Vec<u8>>) -> Result<Self, String> {
+        check_batch(&blocks)?;
+        checked_level(opts)?;
+        let (send, receive) = std::sync::mpsc::sync_channel(1);
+        rayon::spawn(move || {
+            // The plugin may have dropped the batch meanwhile: nobody waits.
+            let compressed = std::panic::catch_unwind(|| compress(opts, &blocks))
+                .unwrap_or_else(|_| Err("codec: the compressor failed on this batch".into()));
+            let _ = send.send(compressed);
+        });
+        Ok(BatchHandle {
+            result: Some(receive),
+        })
+    }
+
+    /// Whether `finish` was not called yet (the batch counts as in flight).
+    pub(crate) fn pending(&self) -> bool {
+        self.result.is_some()
+    }
+
+    /// Waits for the blocks; only the first call has them.
+    pub(crate) fn finish(&mut self) -> Compressed {
+        let receive = self
+            .result
+            .take()
+            .ok_or("codec: this batch was already finished")?;
+        receive
+            .recv()
+            .unwrap_or_else(|_| Err("codec: the compressor failed on this batch".into()))
+    }
+}
+
+fn check_batch(blocks: &[Vec<u8>]) -> Result<(), String> {
     if blocks.len() > MAX_BLOCKS {
         return Err(format!(
             "codec: {} blocks in one call, the limit is {MAX_BLOCKS}",
@@ -23,6 +70,11 @@ pub(crate) fn compress(opts: Options, blocks: &[Vec<u8>]) -> Result<Vec<Vec<u8>>
             "codec: {total} bytes in one call, the limit is {MAX_BATCH_BYTES}"
         ));
     }
+    Ok(())
+}
+
+pub(crate) fn compress(opts: Options, blocks: &[Vec<u8>]) -> Compressed {
+    check_batch(blocks)?;
     let level = checked_level(opts)?;
     blocks
         .par_iter()

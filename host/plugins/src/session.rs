@@ -85,6 +85,8 @@ pub(crate) struct PluginState {
     /// Handles the guest holds now, and how many it may.
     pub(crate) handles: u32,
     pub(crate) max_handles: u32,
+    /// Codec batches started and not yet finished or dropped.
+    pub(crate) batches: u32,
 }
 
 impl WasiView for PluginState {
@@ -136,6 +138,7 @@ impl PluginState {
             budget,
             handles: 0,
             max_handles: limits.max_handles,
+            batches: 0,
         }
     }
 }

@@ -271,16 +271,35 @@ pub(crate) struct HostCodec {
     pub(crate) stored: bool,
 }
 
+impl HostCodec {
+    fn algorithm(&self) -> codec::Algorithm {
+        match self.compression {
+            Compression::Gzip => codec::Algorithm::Zlib,
+            Compression::Xz => codec::Algorithm::Xz,
+            Compression::Zstd => codec::Algorithm::Zstd,
+        }
+    }
+}
+
 impl Compressor for HostCodec {
+    /// In the background on the host's cores, when the batch is within
+    /// one codec call (the squashfs writer's batches are).
+    fn start(&mut self, blocks: &[Vec<u8>]) -> io::Result<squashfs::Pending> {
+        let one_call =
+            blocks.len() <= 256 && blocks.iter().map(Vec::len).sum::<usize>() <= 64 << 20;
+        if self.stored || !one_call {
+            let packed = self.compress(blocks)?;
+            return Ok(Box::new(move || Ok(packed)));
+        }
+        let batch = codec::start(self.algorithm(), None, blocks).map_err(io::Error::other)?;
+        Ok(Box::new(move || batch.finish().map_err(io::Error::other)))
+    }
+
     fn compress(&mut self, blocks: &[Vec<u8>]) -> io::Result<Vec<Vec<u8>>> {
         if self.stored {
             return Ok(blocks.to_vec());
         }
-        let algorithm = match self.compression {
-            Compression::Gzip => codec::Algorithm::Zlib,
-            Compression::Xz => codec::Algorithm::Xz,
-            Compression::Zstd => codec::Algorithm::Zstd,
-        };
+        let algorithm = self.algorithm();
         // The codec takes at most 256 blocks / 64 MiB a call.
         let mut out = Vec::with_capacity(blocks.len());
         let mut start = 0;

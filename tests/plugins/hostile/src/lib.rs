@@ -32,6 +32,7 @@ const ATTACKS: &[&str] = &[
     "sparse-huge",
     "hole-copy",
     "forge-text",
+    "codec-batches",
 ];
 
 /// Attacks whose files go to `state_dir` itself (to try the host's files
@@ -210,6 +211,27 @@ impl Plugin for Hostile {
                 auroraboot_sdk::log::warn(FORGED);
                 println!("{FORGED}");
                 return Err(FORGED.into());
+            }
+            "codec-batches" => {
+                // Three in flight, a batch finished twice, a 65 MiB batch:
+                // each refused; a dropped batch frees its slot.
+                use auroraboot_sdk::codec::{self, Algorithm};
+                let blocks = vec![vec![7u8; 1 << 20]; 4];
+                let a = codec::start(Algorithm::Zstd, None, &blocks)?;
+                let b = codec::start(Algorithm::Zstd, None, &blocks)?;
+                let third = codec::start(Algorithm::Zstd, None, &blocks).err();
+                let first = a.finish()?;
+                let again = a.finish().err();
+                drop(b);
+                let c = codec::start(Algorithm::Zstd, None, &blocks)?;
+                let same = c.finish()? == codec::compress(Algorithm::Zstd, None, &blocks)?;
+                let huge = codec::start(Algorithm::Zstd, None, &vec![vec![0u8; 1 << 20]; 65]).err();
+                return Err(format!(
+                    "sandbox held: third: {third:?}; again: {again:?}; huge: {huge:?}; \
+                     first: {} blocks; restarted after a drop, same as compress: {same}",
+                    first.len()
+                )
+                .into());
             }
             other => return Err(format!("unknown attack {other}").into()),
         };
