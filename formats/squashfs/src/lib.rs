@@ -429,7 +429,9 @@ pub fn write<W: Write + Seek>(
         out: &mut *out,
         compressor: &mut *compressor,
         position,
-        limit: ((64usize << 20) / block_size as usize).clamp(1, 256),
+        // 16 MiB a batch keeps every core busy with one more batch in
+        // flight, and holds memory to a few batches (the codec takes 64).
+        limit: ((16usize << 20) / block_size as usize).clamp(1, 256),
         batch: Vec::new(),
         owners: Vec::new(),
         empties: Vec::new(),
