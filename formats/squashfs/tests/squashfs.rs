@@ -254,15 +254,6 @@ fn bad_trees_are_refused() {
             Ok(Box::new(std::io::empty()))
         }
     }
-    let entry = |path: &str, kind: Kind| Entry {
-        path: path.into(),
-        kind,
-        mode: 0o755,
-        uid: 0,
-        gid: 0,
-        mtime: 0,
-        link_group: None,
-    };
     let mut out = std::io::Cursor::new(Vec::new());
     let e = squashfs::write(
         &mut out,
@@ -346,6 +337,19 @@ fn the_linux_kernel_mounts_it() {
     assert_eq!(console.cloud_config().as_deref(), Some(config));
 }
 
+/// An entry owned by root, mode 0o755, time 0.
+fn entry(path: &str, kind: Kind) -> Entry {
+    Entry {
+        path: path.into(),
+        kind,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+        mtime: 0,
+        link_group: None,
+    }
+}
+
 /// A compressor that loses a block of every batch it is given.
 struct Lossy;
 
@@ -363,15 +367,6 @@ fn a_compressor_returning_too_few_blocks_is_an_error() {
             Ok(Box::new(std::io::repeat(1)))
         }
     }
-    let entry = |path: &str, kind: Kind| Entry {
-        path: path.into(),
-        kind,
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        mtime: 0,
-        link_group: None,
-    };
     let mut out = std::io::Cursor::new(Vec::new());
     let e = squashfs::write(
         &mut out,
