@@ -7,6 +7,7 @@
 //! the fixture prints the cloud-config it finds on the OEM partition.
 
 use auroraboot_tests::qemu::{Console, Firmware, Medium, boot};
+use auroraboot_tests::tools::{debugfs, output, partition};
 use auroraboot_tests::{Run, RunExt, Sandbox, fixture};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -81,17 +82,6 @@ fn assert_booted_from_oem(console: &Console) {
         "{}",
         console.text
     );
-}
-
-fn output(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Boots a disk image as a virtio disk and checks the whole path.
@@ -177,38 +167,6 @@ fn gce_archive_holds_exactly_disk_raw_which_boots() {
     );
     boots(Firmware::Ovmf, disk.clone(), "raw", "ovmf-gce.log");
     std::fs::remove_file(&disk).unwrap();
-}
-
-/// A partition of `disk` copied out (sparse) for the file system checkers.
-fn partition(disk: &Path, number: u32, dest: &Path) -> PathBuf {
-    let info = output(
-        Command::new("sgdisk")
-            .arg("-i")
-            .arg(number.to_string())
-            .arg(disk),
-    );
-    let sector = |key: &str| -> u64 {
-        info.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("{key} in {info}"))
-    };
-    let (first, last) = (sector("First sector: "), sector("Last sector: "));
-    let out = dest.join(format!("p{number}.img"));
-    output(
-        Command::new("dd")
-            .arg(format!("if={}", disk.display()))
-            .arg(format!("of={}", out.display()))
-            .args(["bs=512", "conv=sparse", "status=none"])
-            .arg(format!("skip={first}"))
-            .arg(format!("count={}", last - first + 1)),
-    );
-    out
-}
-
-fn debugfs(image: &Path, request: &str) -> String {
-    output(Command::new("debugfs").args(["-R", request]).arg(image))
 }
 
 #[test]

@@ -1003,8 +1003,20 @@ pub mod codec {
         Zstd,
     }
 
+    /// Most blocks in one [`compress`] or [`start`] call.
+    pub const MAX_BLOCKS: usize = 256;
+    /// Most input bytes in one [`compress`] or [`start`] call.
+    pub const MAX_BATCH_BYTES: usize = 64 << 20;
+    /// Most [`Batch`]es in flight (started, neither finished nor dropped).
+    pub const MAX_IN_FLIGHT: u32 = 2;
+
+    /// Whether `blocks` fit in one call ([`MAX_BLOCKS`], [`MAX_BATCH_BYTES`]).
+    pub fn fits_one_call(blocks: &[Vec<u8>]) -> bool {
+        blocks.len() <= MAX_BLOCKS && blocks.iter().map(Vec::len).sum::<usize>() <= MAX_BATCH_BYTES
+    }
+
     /// Compresses each block independently, returning them in order.
-    /// At most 256 blocks / 64 MiB per call.
+    /// At most [`MAX_BLOCKS`] blocks / [`MAX_BATCH_BYTES`] per call.
     pub fn compress(
         algorithm: Algorithm,
         level: Option<u32>,
@@ -1015,8 +1027,8 @@ pub mod codec {
 
     /// Starts compressing each block independently on the host's cores and
     /// returns at once: read the next batch meanwhile, then
-    /// [`Batch::finish`]. Same limits as [`compress`]; at most 2 batches in
-    /// flight.
+    /// [`Batch::finish`]. Same limits as [`compress`]; at most
+    /// [`MAX_IN_FLIGHT`] batches in flight.
     ///
     /// ```no_run
     /// # use auroraboot_sdk::codec::{self, Algorithm};

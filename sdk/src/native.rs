@@ -500,7 +500,7 @@ pub mod codec {
     use std::io::Write;
 
     pub fn compress(opts: Options, blocks: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, String> {
-        if blocks.len() > 256 || blocks.iter().map(Vec::len).sum::<usize>() > 64 << 20 {
+        if !crate::codec::fits_one_call(blocks) {
             return Err("codec: more than 256 blocks or 64 MiB in one call".into());
         }
         let (default, range) = match opts.algorithm {
@@ -521,7 +521,7 @@ pub mod codec {
     }
 
     thread_local! {
-        /// Batches in flight on this thread (the host allows 2).
+        /// Batches in flight on this thread (the host allows `MAX_IN_FLIGHT`).
         static IN_FLIGHT: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
     }
 
@@ -531,9 +531,10 @@ pub mod codec {
     }
 
     pub fn start(opts: Options, blocks: &[Vec<u8>]) -> Result<Batch, String> {
-        if IN_FLIGHT.get() >= 2 {
+        let most = crate::codec::MAX_IN_FLIGHT;
+        if IN_FLIGHT.get() >= most {
             return Err(format!(
-                "codec: {} batches are in flight already (at most 2): finish one first",
+                "codec: {} batches are in flight already (at most {most}): finish one first",
                 IN_FLIGHT.get()
             ));
         }

@@ -7,6 +7,7 @@ pub mod fixture;
 pub mod netns;
 pub mod oci;
 pub mod qemu;
+pub mod tools;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

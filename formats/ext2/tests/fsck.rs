@@ -53,9 +53,13 @@ fn fsck(path: &std::path::Path) {
     assert!(out.status.success(), "e2fsck:\n{text}");
 }
 
-fn debugfs(path: &std::path::Path, cmd: &str) -> Vec<u8> {
+/// What `debugfs -R cmd` prints (the request is bytes: names need not be
+/// UTF-8).
+fn debugfs(path: &std::path::Path, cmd: impl AsRef<[u8]>) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
     let out = Command::new("debugfs")
-        .args(["-R", cmd])
+        .arg("-R")
+        .arg(std::ffi::OsStr::from_bytes(cmd.as_ref()))
         .arg(path)
         .output()
         .unwrap();
@@ -200,17 +204,6 @@ fn many_small_files_fit_the_minimum() {
     assert_eq!(debugfs(&img, "cat /d42/f99942"), b"x");
 }
 
-fn debugfs_bytes(path: &std::path::Path, cmd: &[u8]) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    let out = Command::new("debugfs")
-        .arg("-R")
-        .arg(std::ffi::OsStr::from_bytes(cmd))
-        .arg(path)
-        .output()
-        .unwrap();
-    out.stdout
-}
-
 #[test]
 fn names_that_are_not_utf8_are_stored_as_they_are() {
     let dir = tempfile::tempdir().unwrap();
@@ -222,8 +215,8 @@ fn names_that_are_not_utf8_are_stored_as_they_are() {
         .unwrap();
     write(&v, &[(id, b"ok\n".to_vec())], 16 << 20, &img);
     fsck(&img);
-    assert_eq!(debugfs_bytes(&img, b"cat /caf\xe9/men\xfc.txt"), b"ok\n");
-    let link = debugfs_bytes(&img, b"stat /l\xe9");
+    assert_eq!(debugfs(&img, b"cat /caf\xe9/men\xfc.txt"), b"ok\n");
+    let link = debugfs(&img, b"stat /l\xe9");
     assert!(
         link.windows(13).any(|w| w == b"caf\xe9/men\xfc.txt"),
         "{}",

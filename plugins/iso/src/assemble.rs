@@ -211,23 +211,13 @@ pub fn write(
 mod tests {
     use super::*;
     use auroraboot_sdk::testing;
+    use auroraboot_tests::tools::output_and_errors;
     use std::process::Command;
 
     const T: i64 = 1_700_000_000;
 
     fn xorriso(args: &[&str], iso: &std::path::Path) -> String {
-        let out = Command::new("xorriso")
-            .arg("-indev")
-            .arg(iso)
-            .args(args)
-            .output()
-            .expect("xorriso");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+        output_and_errors(Command::new("xorriso").arg("-indev").arg(iso).args(args))
     }
 
     fn boot() -> Boot {

@@ -285,9 +285,7 @@ impl Compressor for HostCodec {
     /// In the background on the host's cores, when the batch is within
     /// one codec call (the squashfs writer's batches are).
     fn start(&mut self, blocks: &[Vec<u8>]) -> io::Result<squashfs::Pending> {
-        let one_call =
-            blocks.len() <= 256 && blocks.iter().map(Vec::len).sum::<usize>() <= 64 << 20;
-        if self.stored || !one_call {
+        if self.stored || !codec::fits_one_call(blocks) {
             let packed = self.compress(blocks)?;
             return Ok(Box::new(move || Ok(packed)));
         }
@@ -300,13 +298,16 @@ impl Compressor for HostCodec {
             return Ok(blocks.to_vec());
         }
         let algorithm = self.algorithm();
-        // The codec takes at most 256 blocks / 64 MiB a call.
+        // The codec takes at most MAX_BLOCKS / MAX_BATCH_BYTES a call.
         let mut out = Vec::with_capacity(blocks.len());
         let mut start = 0;
         while start < blocks.len() {
             let mut end = start;
             let mut bytes = 0;
-            while end < blocks.len() && end - start < 256 && bytes + blocks[end].len() <= 64 << 20 {
+            while end < blocks.len()
+                && end - start < codec::MAX_BLOCKS
+                && bytes + blocks[end].len() <= codec::MAX_BATCH_BYTES
+            {
                 bytes += blocks[end].len();
                 end += 1;
             }

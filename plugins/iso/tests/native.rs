@@ -5,6 +5,7 @@
 use auroraboot_sdk::Role;
 use auroraboot_sdk::testing::Build;
 use auroraboot_tests::fixture;
+use auroraboot_tests::tools::output_and_errors;
 use iso_plugin::Iso;
 use std::path::Path;
 use std::process::Command;
@@ -12,22 +13,14 @@ use std::process::Command;
 const BOOTLOADER: &str = "/usr/local/share/auroraboot/bootloader";
 const CLOUD_CONFIG: &str = "#cloud-config\nhostname: native-test\n";
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("running a validation tool");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
 fn extract(iso: &Path, path: &str, dest: &Path) -> Vec<u8> {
-    run(Command::new("xorriso")
-        .args(["-osirrox", "on", "-indev"])
-        .arg(iso)
-        .args(["-extract", path])
-        .arg(dest));
+    output_and_errors(
+        Command::new("xorriso")
+            .args(["-osirrox", "on", "-indev"])
+            .arg(iso)
+            .args(["-extract", path])
+            .arg(dest),
+    );
     std::fs::read(dest).unwrap()
 }
 
@@ -52,10 +45,12 @@ fn the_live_iso_builds_natively_and_xorriso_reads_it() {
         "{:?}",
         iso.path
     );
-    let listing = run(Command::new("xorriso")
-        .arg("-indev")
-        .arg(&iso.path)
-        .args(["-find", "/", "-type", "f"]));
+    let listing = output_and_errors(
+        Command::new("xorriso")
+            .arg("-indev")
+            .arg(&iso.path)
+            .args(["-find", "/", "-type", "f"]),
+    );
     for path in [
         "/config.yaml",
         "/boot/kernel",
@@ -75,10 +70,12 @@ fn the_live_iso_builds_natively_and_xorriso_reads_it() {
         kernel,
         std::fs::read(fixture::rootfs().join("boot/vmlinuz")).unwrap()
     );
-    let el_torito = run(Command::new("xorriso")
-        .arg("-indev")
-        .arg(&iso.path)
-        .args(["-report_el_torito", "plain"]));
+    let el_torito = output_and_errors(
+        Command::new("xorriso")
+            .arg("-indev")
+            .arg(&iso.path)
+            .args(["-report_el_torito", "plain"]),
+    );
     assert!(
         el_torito.contains("BIOS") && el_torito.contains("UEFI"),
         "{el_torito}"
@@ -138,9 +135,11 @@ fn the_squashfs_output_is_named_by_iso_name_and_plays_the_netboot_roles() {
         initrd,
         std::fs::read(fixture::rootfs().join("boot/initrd")).unwrap()
     );
-    let listing = run(Command::new("unsquashfs")
-        .args(["-lls"])
-        .arg(netboot.join("edge.squashfs")));
+    let listing = output_and_errors(
+        Command::new("unsquashfs")
+            .args(["-lls"])
+            .arg(netboot.join("edge.squashfs")),
+    );
     assert!(listing.contains("squashfs-root/bin/busybox"), "{listing}");
     assert!(
         listing.contains("squashfs-root/etc/kairos-release"),
@@ -163,7 +162,7 @@ fn a_name_that_is_not_utf8_reaches_the_squashfs_unchanged() {
         .unwrap();
     let squashfs = &built.with_role(Role::NetbootRootfs).unwrap().path;
     let out = tmp.path().join("unpacked");
-    run(Command::new("unsquashfs").arg("-d").arg(&out).arg(squashfs));
+    output_and_errors(Command::new("unsquashfs").arg("-d").arg(&out).arg(squashfs));
     assert_eq!(
         std::fs::read(out.join("etc").join(latin1)).unwrap(),
         b"latin-1\n"

@@ -538,15 +538,8 @@ mod tests {
         let mut buf = vec![0u8; len];
         map.render(at, &mut buf, |(tree, path), offset, dst| {
             assert_eq!(*tree, Tree::Rootfs, "{path}");
-            // The host bounds one read; read the piece in chunks as the
-            // plugin's own writer does.
-            let file = dir.open_file(path.bytes())?;
-            let chunk = auroraboot_sdk::max_read() as usize;
-            for (i, part) in dst.chunks_mut(chunk).enumerate() {
-                let bytes = file.read_at(offset + (i * chunk) as u64, part.len() as u32)?;
-                part.copy_from_slice(&bytes);
-            }
-            Ok::<_, auroraboot_sdk::Error>(())
+            let file = dir.open_file(path.bytes()).map_err(|e| e.to_string())?;
+            crate::write::read_exact(&file, offset, dst)
         })
         .unwrap();
         buf

@@ -192,7 +192,8 @@ pub fn gce_archive(
     Ok(())
 }
 
-fn read_exact(file: &File, mut offset: u64, mut dst: &mut [u8]) -> Result<(), String> {
+/// Fills `dst` from `file` at `offset`, in reads the host allows.
+pub(crate) fn read_exact(file: &File, mut offset: u64, mut dst: &mut [u8]) -> Result<(), String> {
     let max = auroraboot_sdk::max_read() as usize;
     while !dst.is_empty() {
         let want = dst.len().min(max);

@@ -6,23 +6,13 @@
 
 use auroraboot_sdk::testing::{Build, Built};
 use auroraboot_tests::fixture;
+use auroraboot_tests::tools::{debugfs_bytes, output, partition};
 use raw_plugin::Raw;
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
 const BOOTLOADER: &str = "/usr/local/share/auroraboot/bootloader";
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("running a validation tool");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn disk_build(rootfs: &Path, state: &Path) -> Build {
     Build::new(rootfs, state)
@@ -51,9 +41,9 @@ fn efi_vhd_and_gce_come_from_one_layout_and_pass_the_real_tools() {
         .unwrap();
     assert_eq!(built.files.len(), 3, "{:?}", built.files);
     let raw = file(&built, "kairos-fixture-1-core-amd64-generic-v0.0.1.raw");
-    let verify = run(Command::new("sgdisk").arg("-v").arg(raw));
+    let verify = output(Command::new("sgdisk").arg("-v").arg(raw));
     assert!(verify.contains("No problems found"), "{verify}");
-    let table = run(Command::new("sgdisk").arg("-p").arg(raw));
+    let table = output(Command::new("sgdisk").arg("-p").arg(raw));
     for (number, code, name) in [
         (1, "EF00", "efi"),
         (2, "8300", "oem"),
@@ -127,47 +117,15 @@ fn both_firmwares_in_one_run_name_the_bios_disk_apart() {
         "kairos-fixture-1-core-amd64-generic-v0.0.1-bios.raw",
     );
     for disk in [efi, bios] {
-        let verify = run(Command::new("sgdisk").arg("-v").arg(disk));
+        let verify = output(Command::new("sgdisk").arg("-v").arg(disk));
         assert!(verify.contains("No problems found"), "{disk:?}: {verify}");
     }
     // Partition 1 of the BIOS disk is the bios_grub partition (EF02).
-    let first = run(Command::new("sgdisk").args(["-i", "1"]).arg(bios));
+    let first = output(Command::new("sgdisk").args(["-i", "1"]).arg(bios));
     assert!(
         first.contains("21686148-6449-6E6F-744E-656564454649"),
         "{first}"
     );
-}
-
-/// Partition `number` of `disk` copied out to `dest`.
-fn partition(disk: &Path, number: u32, dest: &Path) {
-    let info = run(Command::new("sgdisk")
-        .args(["-i", &number.to_string()])
-        .arg(disk));
-    let sector = |label: &str| -> u64 {
-        let line = info.lines().find(|l| l.starts_with(label)).unwrap();
-        line[label.len()..]
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    let (first, last) = (sector("First sector:"), sector("Last sector:"));
-    let mut from = open(disk);
-    std::io::Seek::seek(&mut from, std::io::SeekFrom::Start(first * 512)).unwrap();
-    let mut to = std::fs::File::create(dest).unwrap();
-    std::io::copy(&mut (&mut from).take((last - first + 1) * 512), &mut to).unwrap();
-}
-
-fn debugfs(image: &Path, request: &[u8]) -> Vec<u8> {
-    use std::os::unix::ffi::OsStrExt;
-    let out = Command::new("debugfs")
-        .arg("-R")
-        .arg(std::ffi::OsStr::from_bytes(request))
-        .arg(image)
-        .output()
-        .unwrap();
-    out.stdout
 }
 
 #[test]
@@ -183,13 +141,12 @@ fn a_name_that_is_not_utf8_reaches_the_system_image_unchanged() {
         .output("raw-efi")
         .run::<Raw>()
         .unwrap();
-    let recovery = tmp.path().join("recovery.img");
-    partition(&built.files[0].path, 3, &recovery);
+    let recovery = partition(&built.files[0].path, 3, tmp.path());
     let system = tmp.path().join("system.img");
     let request = format!("dump /cOS/recovery.img {}", system.display());
-    debugfs(&recovery, request.as_bytes());
-    assert_eq!(debugfs(&system, b"cat /etc/caf\xe9"), b"latin-1\n");
-    let link = debugfs(&system, "stat /etc/l\u{e9}".as_bytes());
+    debugfs_bytes(&recovery, request);
+    assert_eq!(debugfs_bytes(&system, b"cat /etc/caf\xe9"), b"latin-1\n");
+    let link = debugfs_bytes(&system, "stat /etc/l\u{e9}");
     assert!(
         link.windows(4).any(|w| w == b"caf\xe9"),
         "{}",
