@@ -95,8 +95,38 @@ pub enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Generate a Secure Boot key set: {PK,KEK,db}.{key,pem,der,esl,auth}
+    /// and tpm2-pcr-private.pem. Each .auth is signed by its parent (PK
+    /// signs PK and KEK, KEK signs db); KEK and db also hold Microsoft's
+    /// certificates unless told otherwise.
+    #[command(visible_alias = "gk")]
+    Genkey(GenkeyArgs),
     /// Print the version and the plugin API version.
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct GenkeyArgs {
+    /// Certificates are named CN=NAME-PK, NAME-KEK, NAME-db.
+    pub name: String,
+    /// Output directory for the keys (created 0700; existing key files are
+    /// never replaced).
+    #[arg(short, long, default_value = "keys/", value_name = "DIR")]
+    pub output: PathBuf,
+    /// In how many days from today the certificates expire.
+    #[arg(short = 'e', long = "expiration-in-days", default_value_t = 365, value_name = "DAYS",
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub expiration_days: u32,
+    /// Leave Microsoft's certificates out of KEK and db. THIS COULD BRICK
+    /// YOUR SYSTEM: firmware that loads Microsoft-signed option ROMs (GPUs,
+    /// NICs) stops booting. Only for hardware known not to need them.
+    #[arg(long = "skip-microsoft-certs-I-KNOW-WHAT-IM-DOING")]
+    pub skip_microsoft_certs: bool,
+    /// A directory with `db` and `KEK` signature lists exported from a
+    /// machine's firmware (e.g. efi-readvar -v db -o db); their certificates
+    /// are enrolled alongside the new keys.
+    #[arg(long = "custom-cert-dir", value_name = "DIR")]
+    pub custom_cert_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

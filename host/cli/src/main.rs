@@ -81,8 +81,29 @@ fn report_keys(resolved: &auroraboot_config::Resolved, discovery: &Discovery) {
     }
 }
 
+fn genkey(args: cli::GenkeyArgs) -> Result<()> {
+    use anyhow::Context;
+    use auroraboot_secureboot::genkey;
+    let options = genkey::Options {
+        name: args.name,
+        expiration_days: args.expiration_days,
+        microsoft: !args.skip_microsoft_certs,
+        custom_cert_dir: args.custom_cert_dir,
+    };
+    if !options.microsoft {
+        tracing::warn!(
+            "Microsoft's certificates are left out of KEK and db: firmware that needs Microsoft-signed option ROMs will not boot with these keys"
+        );
+    }
+    let files = genkey::generate(&options, std::time::SystemTime::now()).context("genkey")?;
+    genkey::write(&files, &args.output).context("genkey")?;
+    tracing::info!("wrote {} files to {}", files.len(), args.output.display());
+    Ok(())
+}
+
 async fn main_inner(cli: Cli) -> Result<()> {
     match cli.command {
+        Some(Command::Genkey(args)) => genkey(args),
         Some(Command::Version) => {
             println!(
                 "auroraboot {} (plugin API {}; also loads {})",
