@@ -17,7 +17,7 @@ packages=(
     ovmf busybox-static linux-image-cloud-amd64 cpio kmod xorriso squashfs-tools
     grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools gdisk e2fsprogs
     ipxe ipxe-qemu dnsmasq-base tftp-hpa iproute2 curl
-    efitools sbsigntool openssl
+    efitools sbsigntool openssl systemd-boot-efi binutils
 )
 # QEMU must match the qemu-utils 10.0 from bookworm-backports the machine
 # ships (bookworm's 7.2 would replace it), so it comes from backports.
