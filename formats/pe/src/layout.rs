@@ -12,6 +12,7 @@ const SECTION_HEADER: usize = 40;
 /// Offsets inside the PE32+ optional header.
 const OPT_SIZE_OF_INITIALIZED_DATA: usize = 8;
 const OPT_SIZE_OF_IMAGE: usize = 56;
+const OPT_SIZE_OF_HEADERS: usize = 60;
 const OPT_CHECKSUM: usize = 64;
 const OPT_DATA_DIRECTORIES: usize = 112;
 
@@ -47,6 +48,10 @@ pub(crate) struct Layout {
     size_of_headers: usize,
     file_alignment: u32,
     section_alignment: u32,
+    /// A debug directory or COFF symbols hold file offsets.
+    has_debug_or_symbols: bool,
+    /// (file offset, count) of the COFF symbol table (0 when none).
+    pub symbols: (u32, u32),
 }
 
 fn malformed(e: object::read::Error) -> PeError {
@@ -96,6 +101,12 @@ impl Layout {
             size_of_headers: opt.size_of_headers() as usize,
             file_alignment: opt.file_alignment(),
             section_alignment: opt.section_alignment(),
+            has_debug_or_symbols: nt.file_header().pointer_to_symbol_table.get(LE) != 0
+                || dirs.get(pe::IMAGE_DIRECTORY_ENTRY_DEBUG).is_some(),
+            symbols: (
+                nt.file_header().pointer_to_symbol_table.get(LE),
+                nt.file_header().number_of_symbols.get(LE),
+            ),
         };
         layout.check(bytes)?;
         Ok(layout)
@@ -213,6 +224,72 @@ impl Layout {
             .saturating_add(s.virtual_size);
         self.put(bytes, OPT_SIZE_OF_INITIALIZED_DATA, data);
         self.sections.push(s.clone());
+        Ok(())
+    }
+
+    /// The file range of the COFF symbol and string tables, when they end
+    /// the file (as old linkers leave them in EFI stubs).
+    pub fn trailing_symbols(&self, bytes: &[u8]) -> Option<usize> {
+        let (offset, count) = self.symbols;
+        if offset == 0 {
+            return None;
+        }
+        let table_end = (offset as usize).checked_add(18usize.checked_mul(count as usize)?)?;
+        let strings = bytes
+            .get(table_end..table_end + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        (table_end.checked_add(strings)? == bytes.len()).then_some(offset as usize)
+    }
+
+    /// Forgets the COFF symbols (the caller truncates the file), marking
+    /// the image's local symbols stripped.
+    pub fn clear_symbols(&mut self, bytes: &mut [u8]) {
+        let at = self.nt_offset + 4;
+        bytes[at + 8..at + 16].fill(0);
+        let characteristics = u16::from_le_bytes([bytes[at + 18], bytes[at + 19]]) | 0x0008;
+        bytes[at + 18..at + 20].copy_from_slice(&characteristics.to_le_bytes());
+        self.symbols = (0, 0);
+    }
+
+    pub fn size_of_headers(&self) -> usize {
+        self.size_of_headers
+    }
+
+    /// SizeOfHeaders one FileAlignment larger, when the headers may grow
+    /// (see `Pe::grow_headers`).
+    pub fn grown_headers(&self) -> Option<usize> {
+        if self.has_debug_or_symbols || self.certificates.1 != 0 {
+            return None;
+        }
+        let grown = self.size_of_headers + self.file_alignment as usize;
+        let first_address = self
+            .sections
+            .iter()
+            .map(|s| s.virtual_address as usize)
+            .min()?;
+        (grown <= first_address).then_some(grown)
+    }
+
+    /// Sets SizeOfHeaders to `headers` and moves every section's file
+    /// pointer `by` bytes on.
+    pub fn move_section_data(
+        &mut self,
+        bytes: &mut [u8],
+        headers: usize,
+        by: usize,
+    ) -> Result<(), PeError> {
+        let by = u32::try_from(by).map_err(|_| PeError::TooLarge)?;
+        for (i, s) in self.sections.iter_mut().enumerate() {
+            if s.raw_size == 0 {
+                continue;
+            }
+            s.raw_pointer = s.raw_pointer.checked_add(by).ok_or(PeError::TooLarge)?;
+            let at = self.section_table + i * SECTION_HEADER + 20;
+            bytes[at..at + 4].copy_from_slice(&s.raw_pointer.to_le_bytes());
+        }
+        let headers = u32::try_from(headers).map_err(|_| PeError::TooLarge)?;
+        self.put(bytes, OPT_SIZE_OF_HEADERS, headers);
+        self.size_of_headers = headers as usize;
         Ok(())
     }
 

@@ -114,12 +114,13 @@ impl Pe {
             return Err(PeError::Name(name.to_string()));
         }
         self.strip_signatures()?;
+        self.strip_symbols()?;
+        if !self.layout.has_room_for_section() {
+            self.grow_headers(name)?;
+        }
         let section =
             self.layout
                 .next_section(name, data.len(), self.bytes.len(), characteristics)?;
-        if !self.layout.has_room_for_section() {
-            return Err(PeError::NoHeaderRoom(name.to_string()));
-        }
         let raw_end = section.raw_pointer as usize + section.raw_size as usize;
         self.bytes.resize(section.raw_pointer as usize, 0);
         self.bytes.extend_from_slice(data);
@@ -129,6 +130,40 @@ impl Pe {
         self.reparse()?;
         self.update_checksum();
         Ok(())
+    }
+
+    /// Drops a COFF symbol table that ends the file, as ukify does: image
+    /// files should not have one, and sections appended after it would
+    /// leave it in the middle.
+    pub fn strip_symbols(&mut self) -> Result<(), PeError> {
+        if let Some(offset) = self.layout.trailing_symbols(&self.bytes) {
+            self.bytes.truncate(offset);
+            self.layout.clear_symbols(&mut self.bytes);
+            self.reparse()?;
+        }
+        Ok(())
+    }
+
+    /// Makes room for one more section header by moving every section's
+    /// file data one FileAlignment further (their addresses in memory stay),
+    /// when the headers may grow: not past the first section's address, and
+    /// only in images without a debug directory or COFF symbols, whose file
+    /// offsets this would break.
+    fn grow_headers(&mut self, name: &str) -> Result<(), PeError> {
+        let no_room = || PeError::NoHeaderRoom(name.to_string());
+        let grown = self.layout.grown_headers().ok_or_else(no_room)?;
+        let old = self.layout.size_of_headers();
+        let by = grown - old;
+        let tail = self.bytes.split_off(old);
+        self.bytes.resize(grown, 0);
+        self.bytes.extend_from_slice(&tail);
+        self.layout.move_section_data(&mut self.bytes, grown, by)?;
+        self.reparse()?;
+        if self.layout.has_room_for_section() {
+            Ok(())
+        } else {
+            Err(no_room())
+        }
     }
 
     /// Pads the file to a multiple of 8 bytes, where a certificate table

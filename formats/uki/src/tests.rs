@@ -1,0 +1,144 @@
+//! Checked against the real tools: `systemd-measure calculate` (Debian's
+//! systemd 252) for the PCR values, `objdump` for the assembled image.
+
+use super::*;
+use std::process::Command;
+
+const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+
+fn parts() -> Parts {
+    Parts {
+        osrel: b"NAME=Kairos\nID=kairos\n".to_vec(),
+        cmdline: b"console=ttyS0 rd.immucore.debug".to_vec(),
+        initrd: (0..3000u32).map(|i| (i * 7) as u8).collect(),
+        splash: Some(b"BM fake bitmap".to_vec()),
+        uname: Some(b"6.1.0-13-amd64".to_vec()),
+        pcrpkey: Some(b"-----BEGIN PUBLIC KEY-----\nfake\n-----END PUBLIC KEY-----\n".to_vec()),
+        linux: (0..5000u32).map(|i| (i * 13) as u8).collect(),
+    }
+}
+
+#[test]
+fn pcr_values_are_what_systemd_measure_calculates() {
+    let parts = parts();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("/usr/lib/systemd/systemd-measure");
+    cmd.args(["calculate", "--bank=sha256", "--json=short"]);
+    // systemd 252 knows no .uname: measure what it knows.
+    for (name, data) in parts.sections() {
+        if name == ".uname" {
+            continue;
+        }
+        let path = dir.path().join(&name[1..]);
+        std::fs::write(&path, data).unwrap();
+        cmd.arg(format!("--{}={}", &name[1..], path.display()));
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = measure::phases(measure::after_stub(&parts.sections(), 252));
+    let theirs: Vec<(String, String)> = theirs["sha256"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["phase"].as_str().unwrap().to_string(),
+                e["hash"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let ours: Vec<(String, String)> = ours
+        .into_iter()
+        .map(|(p, v)| (p, v.iter().map(|b| format!("{b:02x}")).collect()))
+        .collect();
+    assert_eq!(ours, theirs);
+    // A 254 stub also measures .uname and .sbat: other values.
+    let with_sbat: Vec<(&str, &[u8])> = parts
+        .sections()
+        .into_iter()
+        .chain([(".sbat", &b"sbat,1\n"[..])])
+        .collect();
+    assert_ne!(
+        measure::after_stub(&with_sbat, 254),
+        measure::after_stub(&with_sbat, 252)
+    );
+}
+
+#[test]
+fn the_uki_has_the_stub_and_every_part_in_upstreams_order() {
+    let stub = std::fs::read(STUB).unwrap();
+    let parts = parts();
+    let pe = assemble(stub.clone(), &parts, Some(b"{\"sha256\":[]}")).unwrap();
+    let names: Vec<String> = pe
+        .sections()
+        .iter()
+        .map(|s| String::from_utf8_lossy(&s.name).into_owned())
+        .collect();
+    let added: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .skip_while(|n| *n != ".osrel")
+        .collect();
+    assert_eq!(
+        added,
+        [
+            ".osrel", ".cmdline", ".initrd", ".splash", ".uname", ".pcrpkey", ".linux", ".pcrsig"
+        ]
+    );
+    for (name, data) in parts.sections() {
+        assert_eq!(pe.section_data(name), Some(data), "{name}");
+    }
+    assert_eq!(
+        pe.section_data(".sbat"),
+        Pe::parse(stub).unwrap().section_data(".sbat")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("uki.efi"), pe.bytes()).unwrap();
+    let out = Command::new("objdump")
+        .arg("-h")
+        .arg(dir.path().join("uki.efi"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let headers = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        headers.contains(".linux") && headers.contains("CODE"),
+        "{headers}"
+    );
+}
+
+#[test]
+fn a_uki_is_not_a_stub() {
+    let pe = assemble(std::fs::read(STUB).unwrap(), &parts(), None).unwrap();
+    assert_eq!(
+        assemble(pe.into_bytes(), &parts(), None).unwrap_err(),
+        UkiError::NotAStub(".osrel".into())
+    );
+    assert!(matches!(
+        assemble(b"not a pe".to_vec(), &parts(), None),
+        Err(UkiError::Stub(_))
+    ));
+}
+
+#[test]
+fn pcrsig_is_systemd_measure_json() {
+    let values = measure::phases([1; 32]);
+    let json = measure::pcrsig(&values, b"spki", |digest| Ok::<_, ()>(digest.to_vec())).unwrap();
+    let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let entries = parsed["sha256"].as_array().unwrap();
+    assert_eq!(entries.len(), 4);
+    for (entry, (_, value)) in entries.iter().zip(&values) {
+        assert_eq!(entry["pcrs"], serde_json::json!([11]));
+        let pol: String = measure::policy_digest(value)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(entry["pol"], pol);
+        assert_eq!(entry["pkfp"].as_str().unwrap().len(), 64);
+    }
+}
