@@ -503,3 +503,218 @@ fn genkey_refuses_clearly_and_writes_nothing() {
         .failure()
         .stderr_has("afile");
 }
+
+/// A build with the signer test plugin: `sets` are its key settings.
+fn signer_build(sb: &Sandbox, sets: &[(&str, &str)]) -> auroraboot_tests::Run {
+    let plugins = sb.plugin_dir("plugins", &["test-plugin-signer"]);
+    let pe = sb.path("pe");
+    std::fs::create_dir_all(&pe).unwrap();
+    std::fs::copy(
+        "/usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+        pe.join("BOOTX64.EFI"),
+    )
+    .unwrap();
+    let mut cmd = sb.build_from(&auroraboot_tests::fixture::rootfs());
+    cmd.arg("--plugin-dir")
+        .arg(plugins)
+        .args(["--output", "signed"]);
+    cmd.arg("--set").arg(format!("signer.pe={}", pe.display()));
+    for (key, value) in sets {
+        cmd.arg("--set").arg(format!("{key}={value}"));
+    }
+    cmd.run()
+}
+
+#[test]
+fn plugins_sign_with_host_keys_they_never_see() {
+    let sb = Sandbox::new();
+    let keys = genkey(
+        &sb,
+        "keys",
+        &["--skip-microsoft-certs-I-KNOW-WHAT-IM-DOING"],
+    );
+    let key = |name: &str| keys.join(name).display().to_string();
+    signer_build(
+        &sb,
+        &[
+            ("signer.sb_key", &key("db.key")),
+            ("signer.sb_cert", &key("db.pem")),
+            ("signer.pcr_key", &key("tpm2-pcr-private.pem")),
+            ("signer.look_at", &key("db.key")),
+        ],
+    )
+    .success();
+    let signed = sb.state_dir().join("signed");
+    // The PE it signed verifies with db only (sbverify, as firmware would).
+    let sbverify = |cert: &str| {
+        Command::new("sbverify")
+            .arg("--cert")
+            .arg(keys.join(cert))
+            .arg(signed.join("BOOTX64.EFI"))
+            .output()
+            .unwrap()
+    };
+    let good = sbverify("db.pem");
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    assert!(!sbverify("KEK.pem").status.success());
+    let seen = std::fs::read_to_string(signed.join("seen.txt")).unwrap();
+    let field = |prefix: &str| {
+        seen.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("{prefix} in {seen}"))
+            .to_string()
+    };
+    // The digest signature verifies with the PCR key's public half.
+    let unhex = |s: &str| {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+    };
+    std::fs::write(sb.path("digest"), [7u8; 32]).unwrap();
+    std::fs::write(sb.path("sig"), unhex(&field("pcr signature "))).unwrap();
+    std::fs::write(sb.path("pcr.der"), unhex(&field("pcr public "))).unwrap();
+    let verify = Command::new("openssl")
+        .args([
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-keyform",
+            "DER",
+            "-inkey",
+            "pcr.der",
+            "-pkeyopt",
+            "digest:sha256",
+            "-in",
+            "digest",
+            "-sigfile",
+            "sig",
+        ])
+        .current_dir(sb.root())
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    // Its certificate is db.der; the PCR key has none, so no Authenticode.
+    assert_eq!(
+        unhex(&field("sb certificate ")),
+        std::fs::read(keys.join("db.der")).unwrap()
+    );
+    assert_eq!(field("pcr certificate "), "None");
+    assert!(
+        field("pcr authenticode: ").contains("no certificate"),
+        "{seen}"
+    );
+    // Reading the key by its path (handed over as plain text) fails, and
+    // nothing else it saw is a key, a key's path, or a key setting's value.
+    let by_path = key("db.key");
+    assert!(seen.contains(&format!("read {by_path}: Err")), "{seen}");
+    let seen: String = seen
+        .lines()
+        .filter(|l| !l.contains(&by_path))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for secret in [
+        "db.key",
+        "tpm2-pcr-private.pem",
+        "BEGIN PRIVATE KEY",
+        keys.to_str().unwrap(),
+    ] {
+        assert!(!seen.contains(secret), "the plugin saw {secret:?}:\n{seen}");
+    }
+    for private in ["db.key", "tpm2-pcr-private.pem"] {
+        let pem = std::fs::read_to_string(keys.join(private)).unwrap();
+        let body: String = pem.lines().nth(3).unwrap().to_string();
+        assert!(!seen.contains(&body));
+    }
+    assert!(
+        !seen.contains("setting signer.sb_key") && !seen.contains("setting signer.pcr_key"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("read /: Err") && seen.contains("read /etc/passwd: Err"),
+        "no host file system: {seen}"
+    );
+}
+
+/// Settings of one refused build.
+type Sets<'a> = Vec<(&'a str, String)>;
+
+#[test]
+fn signing_keys_are_checked_before_any_work() {
+    let sb = Sandbox::new();
+    let keys = genkey(
+        &sb,
+        "keys",
+        &["--skip-microsoft-certs-I-KNOW-WHAT-IM-DOING"],
+    );
+    let key = |name: &str| keys.join(name).display().to_string();
+    let pcr = key("tpm2-pcr-private.pem");
+    let cases: Vec<(Sets, Vec<String>)> = vec![
+        // A key without the certificate it pairs with, and the reverse.
+        (
+            vec![("signer.sb_key", key("db.key"))],
+            vec!["signer.sb_key is set but signer.sb_cert (its certificate) is not".into()],
+        ),
+        (
+            vec![("signer.sb_cert", key("db.pem"))],
+            vec!["signer.sb_cert is set but signer.sb_key (its private key) is not".into()],
+        ),
+        // A key and someone else's certificate.
+        (
+            vec![
+                ("signer.sb_key", key("db.key")),
+                ("signer.sb_cert", key("KEK.pem")),
+            ],
+            vec![
+                "does not belong to the certificate".into(),
+                "db.key".into(),
+                "KEK.pem".into(),
+            ],
+        ),
+        // Missing and garbage files, named.
+        (
+            vec![(
+                "signer.pcr_key",
+                sb.path("nowhere.pem").display().to_string(),
+            )],
+            vec!["signer.pcr_key".into(), "nowhere.pem".into()],
+        ),
+        (
+            vec![("signer.pcr_key", key("db.pem"))],
+            vec!["not an RSA private key".into(), "db.pem".into()],
+        ),
+        (
+            vec![
+                ("signer.sb_key", key("db.key")),
+                ("signer.sb_cert", key("db.key")),
+            ],
+            vec!["not an X.509 certificate".into()],
+        ),
+    ];
+    for (sets, wants) in cases {
+        let mut sets: Vec<(&str, &str)> = sets.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if !sets.iter().any(|(k, _)| *k == "signer.pcr_key") {
+            sets.push(("signer.pcr_key", &pcr));
+        }
+        let run = signer_build(&sb, &sets).failure();
+        for want in &wants {
+            assert!(
+                run.stderr.contains(want.as_str()),
+                "{sets:?}: stderr lacks {want:?}:\n{}",
+                run.stderr
+            );
+        }
+        assert!(
+            !sb.state_dir().join("signed").exists(),
+            "{sets:?}: work was done"
+        );
+    }
+}

@@ -92,10 +92,10 @@ use bindings::auroraboot::plugin::fs;
 // Where the handles' calls go: the real host's imports in the wasm build,
 // the native `std::fs` host of the `testing` feature in a native one.
 #[cfg(not(all(feature = "testing", not(target_arch = "wasm32"))))]
-use bindings::auroraboot::plugin::{codec as wit_codec, fs as sys, host};
+use bindings::auroraboot::plugin::{codec as wit_codec, fs as sys, host, signing as wit_signing};
 use bindings::exports::auroraboot::plugin::plugin as wit_plugin;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
-use native::{self as sys, codec as wit_codec, host};
+use native::{self as sys, codec as wit_codec, host, signing as wit_signing};
 
 pub use fs::{DirEntry, EntryKind, ErrorCode, Metadata, Role};
 pub use wit_plugin::InputKind;
@@ -354,6 +354,14 @@ pub enum SettingKind {
     /// A host directory, handed to the build as the asset named by the key
     /// ([`BuildRequest::asset`]).
     Directory,
+    /// A private key file on the host: the build gets a [`signing::Key`]
+    /// named by the setting's key ([`BuildRequest::key`]), never the file.
+    /// The payload names the [`SettingKind::Certificate`] setting it pairs
+    /// with, if any.
+    PrivateKey(Option<String>),
+    /// A certificate file, paired with the private key that names it (it
+    /// reaches the build as [`signing::Key::certificate`]).
+    Certificate,
 }
 
 impl Setting {
@@ -387,6 +395,21 @@ impl Setting {
         Self::new(key, SettingKind::Directory, doc)
     }
 
+    /// A private key the host signs with for the build; `certificate` is
+    /// the key of the [`Setting::certificate`] it pairs with, if any.
+    pub fn private_key(key: &str, certificate: Option<&str>, doc: &str) -> Self {
+        Self::new(
+            key,
+            SettingKind::PrivateKey(certificate.map(str::to_string)),
+            doc,
+        )
+    }
+
+    /// The certificate of a [`Setting::private_key`].
+    pub fn certificate(key: &str, doc: &str) -> Self {
+        Self::new(key, SettingKind::Certificate, doc)
+    }
+
     /// The value the build gets when the user sets none.
     pub fn with_default(mut self, value: impl Into<Value>) -> Self {
         self.default = Some(value.into());
@@ -404,6 +427,8 @@ impl Setting {
                 SettingKind::Text => wit_plugin::SettingKind::Text,
                 SettingKind::OneOf(values) => wit_plugin::SettingKind::OneOf(values),
                 SettingKind::Directory => wit_plugin::SettingKind::Directory,
+                SettingKind::PrivateKey(cert) => wit_plugin::SettingKind::PrivateKey(cert),
+                SettingKind::Certificate => wit_plugin::SettingKind::Certificate,
             },
             default: self.default.map(Value::into_wit),
             doc: self.doc,
@@ -553,6 +578,7 @@ pub struct BuildRequest {
     pub source_date_epoch: Option<i64>,
     assets: Vec<(String, Dir)>,
     destinations: Vec<(String, OutputDir)>,
+    keys: Vec<(String, signing::Key)>,
 }
 
 impl BuildRequest {
@@ -591,6 +617,11 @@ impl BuildRequest {
                 .into_iter()
                 .map(|(id, dir)| (id, OutputDir(dir)))
                 .collect(),
+            keys: request
+                .keys
+                .into_iter()
+                .map(|k| (k.name, signing::Key(k.key)))
+                .collect(),
         }
     }
 
@@ -617,6 +648,12 @@ impl BuildRequest {
     /// setting's by its key (e.g. `iso.overlay_iso`), or `bootloader`.
     pub fn asset(&self, name: &str) -> Option<&Dir> {
         self.assets.iter().find(|(n, _)| n == name).map(|(_, d)| d)
+    }
+
+    /// The signing key of the `private-key` setting `name` (e.g.
+    /// `uki.sb_key`), if the user set it.
+    pub fn key(&self, name: &str) -> Option<&signing::Key> {
+        self.keys.iter().find(|(n, _)| n == name).map(|(_, k)| k)
     }
 
     /// The destination directory of output `id`.
@@ -1074,5 +1111,39 @@ pub mod codec {
             Algorithm::Zstd => wit_codec::Algorithm::Zstd,
         };
         wit_codec::Options { algorithm, level }
+    }
+}
+
+/// Signing with keys the host holds: the plugin computes a digest, the host
+/// signs it. No byte of a private key reaches the plugin.
+pub mod signing {
+    use super::wit_signing;
+
+    /// A key of a [`crate::Setting::private_key`] setting.
+    pub struct Key(pub(crate) wit_signing::Key);
+
+    impl Key {
+        /// The public key, a DER `SubjectPublicKeyInfo` (e.g. for a UKI's
+        /// `.pcrpkey`).
+        pub fn public_key(&self) -> Vec<u8> {
+            self.0.public_key()
+        }
+
+        /// The paired certificate (DER), when there is one.
+        pub fn certificate(&self) -> Option<Vec<u8>> {
+            self.0.certificate()
+        }
+
+        /// An RSASSA-PKCS1-v1_5 signature of a SHA-256 `digest`.
+        pub fn sign_digest(&self, digest: &[u8; 32]) -> Result<Vec<u8>, crate::BuildError> {
+            self.0.sign_digest(digest).map_err(crate::BuildError::from)
+        }
+
+        /// An Authenticode signature (DER PKCS#7) for a PE image whose
+        /// Authenticode SHA-256 is `digest`, to embed in its certificate
+        /// table.
+        pub fn authenticode(&self, digest: &[u8; 32]) -> Result<Vec<u8>, crate::BuildError> {
+            self.0.authenticode(digest).map_err(crate::BuildError::from)
+        }
     }
 }

@@ -601,3 +601,52 @@ pub mod codec {
         }
     }
 }
+
+/// The `signing` interface: the test plays the host and holds the key
+/// behind a [`crate::testing::TestKey`]; the plugin sees only what the
+/// real host would give it.
+pub mod signing {
+    use crate::testing::TestKey;
+    use std::sync::Arc;
+
+    pub struct Key {
+        pub(crate) name: String,
+        pub(crate) key: Arc<dyn TestKey>,
+    }
+
+    impl Key {
+        pub fn public_key(&self) -> Vec<u8> {
+            self.key.public_key()
+        }
+
+        pub fn certificate(&self) -> Option<Vec<u8>> {
+            self.key.certificate()
+        }
+
+        fn check(&self, digest: &[u8]) -> Result<(), String> {
+            match digest.len() {
+                32 => Ok(()),
+                n => Err(format!(
+                    "signing with {}: a SHA-256 digest is 32 bytes, not {n}",
+                    self.name
+                )),
+            }
+        }
+
+        pub fn sign_digest(&self, digest: &[u8]) -> Result<Vec<u8>, String> {
+            self.check(digest)?;
+            self.key.sign_digest(digest)
+        }
+
+        pub fn authenticode(&self, digest: &[u8]) -> Result<Vec<u8>, String> {
+            self.check(digest)?;
+            if self.key.certificate().is_none() {
+                return Err(format!(
+                    "signing with {}: this key has no certificate",
+                    self.name
+                ));
+            }
+            self.key.authenticode(digest)
+        }
+    }
+}

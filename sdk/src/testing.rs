@@ -50,6 +50,21 @@ pub struct Build {
     release_iso: Option<PathBuf>,
     source_date_epoch: Option<i64>,
     assets: Vec<(String, PathBuf)>,
+    keys: Vec<(String, Arc<dyn TestKey>)>,
+}
+
+/// A signing key the test holds, as the host holds the user's key files:
+/// the plugin under test gets a [`crate::signing::Key`] that calls these.
+/// Implement it over whatever signs in your tests (e.g. the `rsa` crate).
+pub trait TestKey: Send + Sync + std::fmt::Debug {
+    /// The DER `SubjectPublicKeyInfo`.
+    fn public_key(&self) -> Vec<u8>;
+    /// The paired certificate (DER), if any.
+    fn certificate(&self) -> Option<Vec<u8>>;
+    /// RSASSA-PKCS1-v1_5 of a 32-byte SHA-256 digest.
+    fn sign_digest(&self, digest: &[u8]) -> Result<Vec<u8>, String>;
+    /// An Authenticode PKCS#7 (DER) for a PE's Authenticode SHA-256.
+    fn authenticode(&self, digest: &[u8]) -> Result<Vec<u8>, String>;
 }
 
 /// An artifact the build created (and kept: a failed build keeps none).
@@ -127,6 +142,7 @@ impl Build {
             release_iso: None,
             source_date_epoch: None,
             assets: Vec::new(),
+            keys: Vec::new(),
         }
     }
 
@@ -178,6 +194,14 @@ impl Build {
     /// `bootloader` directory.
     pub fn asset(mut self, name: &str, dir: impl Into<PathBuf>) -> Self {
         self.assets.push((name.into(), dir.into()));
+        self
+    }
+
+    /// The signing key of the declared `private-key` setting `name`, as
+    /// the host loads the file the user set.
+    pub fn key(mut self, name: &str, key: impl TestKey + 'static) -> Self {
+        self.keys.retain(|(k, _)| k != name);
+        self.keys.push((name.into(), Arc::new(key)));
         self
     }
 
@@ -270,7 +294,37 @@ impl Build {
             source_date_epoch: self.source_date_epoch,
             assets,
             destinations,
+            keys: self.keys_of(&info)?,
         })
+    }
+
+    /// The keys, each for a declared `private-key` setting, with its
+    /// certificate when the setting pairs with one (as the host requires).
+    fn keys_of(
+        &self,
+        info: &crate::PluginInfo,
+    ) -> Result<Vec<(String, crate::signing::Key)>, BuildError> {
+        let mut keys = Vec::new();
+        for (name, key) in &self.keys {
+            let declared = info.settings.iter().find(|s| &s.key == name);
+            let Some(SettingKind::PrivateKey(certificate)) = declared.map(|s| &s.kind) else {
+                return Err(fail(format!(
+                    "{name} is not a declared private-key setting of {}",
+                    info.name
+                )));
+            };
+            if let (Some(cert), None) = (certificate, key.certificate()) {
+                return Err(fail(format!(
+                    "{name} is set but {cert} (its certificate) is not"
+                )));
+            }
+            let key = native::signing::Key {
+                name: name.clone(),
+                key: key.clone(),
+            };
+            keys.push((name.clone(), crate::signing::Key(key)));
+        }
+        Ok(keys)
     }
 
     /// The requested outputs, each declared and accepting this input.
@@ -308,11 +362,25 @@ impl Build {
                     info.name
                 )));
             };
+            let instead = match decl.kind {
+                SettingKind::Directory => Some("Build::asset"),
+                SettingKind::PrivateKey(_) | SettingKind::Certificate => Some("Build::key"),
+                _ => None,
+            };
+            if let Some(instead) = instead {
+                return Err(fail(format!(
+                    "{key}: the host never passes this setting's value; use {instead}"
+                )));
+            }
             check_value(key, &decl.kind, value)?;
             out.push((key.clone(), value.clone()));
         }
         for decl in &info.settings {
-            if decl.kind == SettingKind::Directory || out.iter().any(|(k, _)| k == &decl.key) {
+            let host_path = matches!(
+                decl.kind,
+                SettingKind::Directory | SettingKind::PrivateKey(_) | SettingKind::Certificate
+            );
+            if host_path || out.iter().any(|(k, _)| k == &decl.key) {
                 continue;
             }
             if let Some(default) = &decl.default {

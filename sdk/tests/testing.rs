@@ -211,3 +211,83 @@ fn codec_batches_match_compress_and_are_bounded_as_on_the_host() {
     assert_eq!(c.finish().unwrap().len(), 2);
     assert!(codec::start(Algorithm::Zstd, Some(99), &blocks).is_err());
 }
+
+/// Signs a fixed digest with `s.key` (and, with `s.pe`, Authenticode).
+struct Signs;
+
+impl Plugin for Signs {
+    fn info() -> PluginInfo {
+        PluginInfo::new("signs", "1.0.0")
+            .output(OutputInfo::new("sig", "a signature", "sig.bin"))
+            .setting(Setting::private_key("s.key", Some("s.cert"), "a key"))
+            .setting(Setting::certificate("s.cert", "its certificate"))
+            .setting(Setting::private_key("s.bare", None, "a key without one"))
+    }
+
+    fn build(request: BuildRequest) -> Result<Report, BuildError> {
+        let key = request
+            .key("s.key")
+            .or(request.key("s.bare"))
+            .ok_or("no key")?;
+        let mut out = key.public_key();
+        out.extend(key.sign_digest(&[1; 32])?);
+        out.extend(key.authenticode(&[2; 32])?);
+        request.create_output("sig", "sig.bin")?.write_at(0, &out)?;
+        Ok(Report::new("signed"))
+    }
+}
+
+/// A key that "signs" by echoing the digest after a tag.
+#[derive(Debug)]
+struct FakeKey {
+    cert: Option<Vec<u8>>,
+}
+
+impl auroraboot_sdk::testing::TestKey for FakeKey {
+    fn public_key(&self) -> Vec<u8> {
+        b"PUB".to_vec()
+    }
+    fn certificate(&self) -> Option<Vec<u8>> {
+        self.cert.clone()
+    }
+    fn sign_digest(&self, digest: &[u8]) -> Result<Vec<u8>, String> {
+        Ok([b"SIG".as_slice(), digest].concat())
+    }
+    fn authenticode(&self, digest: &[u8]) -> Result<Vec<u8>, String> {
+        Ok([b"P7".as_slice(), digest].concat())
+    }
+}
+
+#[test]
+fn signing_keys_are_served_as_the_host_serves_them() {
+    let lab = Lab::new();
+    let build = || Build::new(lab.dir.path().join("rootfs"), lab.dir.path().join("state"));
+    let built = build()
+        .key(
+            "s.key",
+            FakeKey {
+                cert: Some(b"CERT".to_vec()),
+            },
+        )
+        .run::<Signs>()
+        .unwrap();
+    let bytes = std::fs::read(&built.files[0].path).unwrap();
+    assert_eq!(
+        bytes,
+        [b"PUB".as_slice(), b"SIG", &[1; 32], b"P7", &[2; 32]].concat()
+    );
+    let err = |b: Build| b.run::<Signs>().unwrap_err().message;
+    // A key with no certificate cannot make Authenticode signatures.
+    assert!(err(build().key("s.bare", FakeKey { cert: None })).contains("no certificate"));
+    // Paired keys need their certificate; keys must be declared; the value
+    // of a key setting never travels as a setting.
+    assert!(
+        err(build().key("s.key", FakeKey { cert: None }))
+            .contains("s.cert (its certificate) is not")
+    );
+    assert!(
+        err(build().key("s.other", FakeKey { cert: None }))
+            .contains("not a declared private-key setting")
+    );
+    assert!(err(build().setting("s.key", "/keys/db.key")).contains("use Build::key"));
+}

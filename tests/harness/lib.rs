@@ -46,6 +46,7 @@ pub const WASM_CRATES: &[&str] = &[
     "test-plugin-slow-info",
     "test-plugin-legacy",
     "test-plugin-netboot",
+    "test-plugin-signer",
 ];
 
 /// Path of the component built from workspace crate `name`.

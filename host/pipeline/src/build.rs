@@ -11,9 +11,10 @@ use crate::error::{Error, IoContext, Result};
 use crate::lock::{Mode, StateLock};
 use auroraboot_config::{Config, Resolved};
 use auroraboot_plugins::{
-    Artifact, BootPaths, BuildSpec, Discovery, InputKind, Inputs, Limits, LoadedPlugin, NamedTree,
-    PluginInfo, Role, Runtime, SettingKind, SettingValue,
+    Artifact, BootPaths, BuildSpec, Discovery, InputKind, Inputs, KeyHandle, Limits, LoadedPlugin,
+    NamedTree, PluginInfo, Role, Runtime, SettingKind, SettingValue,
 };
+use auroraboot_secureboot::FileKey;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,6 +65,7 @@ struct Step<'a> {
     outputs: Vec<String>,
     settings: Vec<(String, SettingValue)>,
     assets: Vec<NamedTree>,
+    keys: Vec<KeyHandle>,
 }
 
 /// Builds the outputs under an exclusive lock on `state_dir` (taken once
@@ -99,6 +101,7 @@ pub async fn run(request: Request<'_>) -> Result<Built> {
             state_dir: config.state_dir.clone(),
             protected_names: request.discovery.protected_names(),
             source_date_epoch,
+            keys: step.keys,
         };
         let built = build_step(&request, step.plugin, &step.outputs, &spec, &limits).await?;
         artifacts.extend(built);
@@ -145,6 +148,7 @@ fn plan<'a>(request: &Request<'a>, config: &Config, kind: InputKind) -> Result<V
                 outputs,
                 settings: plugin_settings(request.resolved, &plugin.info)?,
                 assets: plugin_assets(request.resolved, &plugin.info)?,
+                keys: plugin_keys(request.resolved, &plugin.info)?,
             })
         })
         .collect()
@@ -215,7 +219,7 @@ fn plugin_settings(resolved: &Resolved, info: &PluginInfo) -> Result<Vec<(String
     }
     let mut settings = Vec::new();
     for declared in &info.settings {
-        if declared.kind == SettingKind::Directory {
+        if declared.kind.is_host_path() {
             continue;
         }
         if let Some(value) = crate::settings::value_of(resolved, info, declared)? {
@@ -223,6 +227,51 @@ fn plugin_settings(resolved: &Resolved, info: &PluginInfo) -> Result<Vec<(String
         }
     }
     Ok(settings)
+}
+
+/// The signing keys a plugin gets: one per `private-key` setting the user
+/// set, loaded now (before any work) with its certificate when the
+/// setting pairs with one. Errors name the setting and the file.
+fn plugin_keys(resolved: &Resolved, info: &PluginInfo) -> Result<Vec<KeyHandle>> {
+    let path_of = |key: &str| {
+        resolved
+            .get(key)
+            .map(|e| (PathBuf::from(e.value.as_text()), e.source.to_string()))
+    };
+    let mut keys = Vec::new();
+    for declared in &info.settings {
+        let SettingKind::PrivateKey { certificate } = &declared.kind else {
+            continue;
+        };
+        let key = path_of(&declared.key);
+        let cert = certificate
+            .as_deref()
+            .and_then(|c| path_of(c).map(|p| (c, p)));
+        let (path, source) = match (key, &cert) {
+            (None, None) => continue,
+            (None, Some((cert_key, _))) => {
+                return Err(Error::Plan(format!(
+                    "{cert_key} is set but {} (its private key) is not",
+                    declared.key
+                )));
+            }
+            (Some(_), None) if certificate.is_some() => {
+                return Err(Error::Plan(format!(
+                    "{} is set but {} (its certificate) is not",
+                    declared.key,
+                    certificate.as_deref().unwrap_or_default()
+                )));
+            }
+            (Some(key), _) => key,
+        };
+        let signer = FileKey::load(&path, cert.as_ref().map(|(_, (p, _))| p.as_path()))
+            .map_err(|e| Error::Plan(format!("{} (from {source}): {e}", declared.key)))?;
+        keys.push(KeyHandle {
+            name: declared.key.clone(),
+            signer: Arc::new(signer),
+        });
+    }
+    Ok(keys)
 }
 
 /// The read-only trees a plugin gets: the directories of its `directory`

@@ -423,7 +423,7 @@ impl PluginState {
     }
 
     /// Takes a handle back from the guest.
-    fn release<T: 'static>(&mut self, resource: Resource<T>) -> wasmtime::Result<()> {
+    pub(crate) fn release<T: 'static>(&mut self, resource: Resource<T>) -> wasmtime::Result<()> {
         self.table.delete(resource)?;
         self.handles = self.handles.saturating_sub(1);
         Ok(())

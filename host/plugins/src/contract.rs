@@ -97,6 +97,13 @@ pub enum SettingKind {
     },
     /// A host directory handed to the build as the asset named by the key.
     Directory,
+    /// A private key file the host loads and signs with for the build;
+    /// `certificate` is the key of the certificate setting it pairs with.
+    PrivateKey {
+        certificate: Option<String>,
+    },
+    /// A certificate file, paired with the private key that names it.
+    Certificate,
 }
 
 impl std::fmt::Display for SettingKind {
@@ -108,6 +115,8 @@ impl std::fmt::Display for SettingKind {
             SettingKind::Text => f.write_str("text"),
             SettingKind::OneOf { values } => write!(f, "one of {}", values.join(", ")),
             SettingKind::Directory => f.write_str("directory"),
+            SettingKind::PrivateKey { .. } => f.write_str("private key file"),
+            SettingKind::Certificate => f.write_str("certificate file"),
         }
     }
 }
@@ -120,6 +129,16 @@ pub struct SettingInfo {
     pub kind: SettingKind,
     pub default: Option<SettingValue>,
     pub doc: String,
+}
+
+impl SettingKind {
+    /// A kind whose value is a host path the plugin never sees.
+    pub fn is_host_path(&self) -> bool {
+        matches!(
+            self,
+            SettingKind::Directory | SettingKind::PrivateKey { .. } | SettingKind::Certificate
+        )
+    }
 }
 
 impl SettingInfo {
@@ -145,11 +164,19 @@ impl SettingInfo {
                 SettingValue::Int(t.trim().parse().unwrap_or_default())
             }
             (
-                SettingKind::Text | SettingKind::Directory | SettingKind::OneOf { .. },
+                SettingKind::Text
+                | SettingKind::OneOf { .. }
+                | SettingKind::Directory
+                | SettingKind::PrivateKey { .. }
+                | SettingKind::Certificate,
                 SettingValue::Int(i),
             ) => SettingValue::Text(i.to_string()),
             (
-                SettingKind::Text | SettingKind::Directory | SettingKind::OneOf { .. },
+                SettingKind::Text
+                | SettingKind::OneOf { .. }
+                | SettingKind::Directory
+                | SettingKind::PrivateKey { .. }
+                | SettingKind::Certificate,
                 SettingValue::Bool(b),
             ) => SettingValue::Text(b.to_string()),
             (_, value) => value,
@@ -166,7 +193,13 @@ impl SettingInfo {
                     })
                 }
             }
-            (SettingKind::Text | SettingKind::Directory, SettingValue::Text(_)) => Ok(value),
+            (
+                SettingKind::Text
+                | SettingKind::Directory
+                | SettingKind::PrivateKey { .. }
+                | SettingKind::Certificate,
+                SettingValue::Text(_),
+            ) => Ok(value),
             (SettingKind::OneOf { values }, SettingValue::Text(t)) => {
                 if values.iter().any(|v| v == t) {
                     Ok(value)

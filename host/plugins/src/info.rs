@@ -120,6 +120,8 @@ fn setting_info(s: v2::SettingInfo) -> SettingInfo {
             v2::SettingKind::Text => SettingKind::Text,
             v2::SettingKind::OneOf(values) => SettingKind::OneOf { values },
             v2::SettingKind::Directory => SettingKind::Directory,
+            v2::SettingKind::PrivateKey(certificate) => SettingKind::PrivateKey { certificate },
+            v2::SettingKind::Certificate => SettingKind::Certificate,
         },
         default: s.default.map(setting_value),
         doc: s.doc,
@@ -237,9 +239,10 @@ fn validate_settings(raw: Vec<SettingInfo>) -> Result<Vec<SettingInfo>, String> 
             _ => {}
         }
         if let Some(default) = &s.default {
-            if s.kind == SettingKind::Directory {
+            if s.kind.is_host_path() {
                 return Err(format!(
-                    "setting '{key}': a directory setting has no default"
+                    "setting '{key}': a {} setting has no default",
+                    s.kind
                 ));
             }
             s.accept(default.clone())
@@ -248,7 +251,47 @@ fn validate_settings(raw: Vec<SettingInfo>) -> Result<Vec<SettingInfo>, String> 
         s.doc = escape(s.doc.lines().next().unwrap_or_default()).into_owned();
         settings.push(s);
     }
+    check_key_pairs(&settings)?;
     Ok(settings)
+}
+
+/// A private key names a certificate setting that exists; a certificate
+/// is named by exactly one private key.
+fn check_key_pairs(settings: &[SettingInfo]) -> Result<(), String> {
+    for s in settings {
+        let SettingKind::PrivateKey {
+            certificate: Some(cert),
+        } = &s.kind
+        else {
+            continue;
+        };
+        if !settings
+            .iter()
+            .any(|c| &c.key == cert && c.kind == SettingKind::Certificate)
+        {
+            return Err(format!(
+                "setting '{}': its certificate '{}' is not a declared certificate setting",
+                escape(&s.key),
+                escape(cert)
+            ));
+        }
+    }
+    for c in settings
+        .iter()
+        .filter(|c| c.kind == SettingKind::Certificate)
+    {
+        let owners = settings
+            .iter()
+            .filter(|s| matches!(&s.kind, SettingKind::PrivateKey { certificate: Some(k) } if *k == c.key))
+            .count();
+        if owners != 1 {
+            return Err(format!(
+                "setting '{}': a certificate must pair with exactly one private-key setting ({owners} name it)",
+                escape(&c.key)
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_outputs(
@@ -458,6 +501,27 @@ mod tests {
                     i.settings[1].default = Some(v2::SettingValue::Text("/etc".into()));
                 }),
                 "has no default",
+            ),
+            (
+                Box::new(|i| {
+                    i.settings[1].kind = v2::SettingKind::PrivateKey(None);
+                    i.settings[1].default = Some(v2::SettingValue::Text("/k.pem".into()));
+                }),
+                "a private key file setting has no default",
+            ),
+            (
+                Box::new(|i| {
+                    i.settings[1].kind = v2::SettingKind::PrivateKey(Some("iso.cert".into()));
+                    i.settings[1].default = None;
+                }),
+                "its certificate 'iso.cert' is not a declared certificate setting",
+            ),
+            (
+                Box::new(|i| {
+                    i.settings[1].kind = v2::SettingKind::Certificate;
+                    i.settings[1].default = None;
+                }),
+                "exactly one private-key setting (0 name it)",
             ),
         ];
         for (mutate, want) in cases {

@@ -21,6 +21,7 @@ mod legacy;
 mod limits;
 mod manifest;
 mod session;
+mod signing;
 mod staging;
 mod stdio;
 pub mod text;
@@ -38,6 +39,7 @@ pub use legacy::legacy_assets;
 pub use limits::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_OUTPUT, Limits};
 pub use manifest::{Artifact, MANIFEST};
 pub use session::{BuildObserver, BuildOutcome, BuildSpec, NamedTree, SOURCE_DATE_EPOCH};
+pub use signing::KeyHandle;
 pub use staging::MAX_NAME;
 
 /// The contract version this host implements.

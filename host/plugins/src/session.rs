@@ -63,6 +63,9 @@ pub struct BuildSpec {
     /// variable (the SDK's `BuildRequest::source_date_epoch` and
     /// `build_time`).
     pub source_date_epoch: Option<i64>,
+    /// The signing keys of the plugin's `private-key` settings the user
+    /// set, loaded by the host (0.2.0 plugins only).
+    pub keys: Vec<crate::signing::KeyHandle>,
 }
 
 /// What a successful build left in the state directory: each artifact
@@ -297,6 +300,7 @@ pub(crate) struct Handles {
     pub(crate) rootfs: Resource<DirHandle>,
     pub(crate) assets: Vec<(String, Resource<DirHandle>)>,
     pub(crate) destinations: Vec<(String, Resource<OutputDirHandle>)>,
+    pub(crate) keys: Vec<v2::NamedKey>,
 }
 
 fn handles(
@@ -343,10 +347,19 @@ fn handles(
         let handle = store.data_mut().push(handle).map_err(|e| e.message)?;
         destinations.push((id.clone(), handle));
     }
+    let mut keys = Vec::new();
+    for key in &spec.keys {
+        let handle = store.data_mut().push(key.clone()).map_err(|e| e.message)?;
+        keys.push(v2::NamedKey {
+            name: key.name.clone(),
+            key: handle,
+        });
+    }
     Ok(Handles {
         rootfs,
         assets,
         destinations,
+        keys,
     })
 }
 
@@ -449,6 +462,7 @@ fn request(
             .map(|(name, dir)| v2::NamedDir { name, dir })
             .collect(),
         destinations: handles.destinations,
+        keys: handles.keys,
     })
 }
 

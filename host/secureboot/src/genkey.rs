@@ -220,6 +220,7 @@ pub fn generate(options: &Options, now: SystemTime) -> Result<Vec<KeyFile>, Genk
     for (variable, key) in Variable::ALL.into_iter().zip(&keys) {
         let der = key
             .certificate()
+            .ok_or_else(|| encode("a certificate")("missing".into()))?
             .to_der()
             .map_err(|e| encode("a certificate")(e.to_string()))?;
         let db = database(variable, &der, owner, options, &custom)?;
@@ -265,6 +266,7 @@ fn key_files(
 ) -> Result<Vec<KeyFile>, GenkeyError> {
     let pem = key
         .certificate()
+        .ok_or_else(|| encode("a certificate")("missing".into()))?
         .to_pem(LineEnding::LF)
         .map_err(|e| encode("a certificate")(e.to_string()))?;
     let mut der_file = der.to_vec();

@@ -11,4 +11,4 @@ pub mod microsoft;
 pub mod pkcs7;
 pub mod signer;
 
-pub use signer::{FileKey, Signer, SignerError};
+pub use signer::{FileKey, Signer, SignerError, certificate_der, public_key_der};

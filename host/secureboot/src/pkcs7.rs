@@ -99,8 +99,8 @@ pub(crate) fn signed_data(
     content: &EncapsulatedContentInfo,
     external_digest: Option<&[u8]>,
 ) -> Result<ContentInfo, Pkcs7Error> {
-    let adapter = Adapter::new(signer)?;
-    let cert = signer.certificate();
+    let adapter = Adapter::new(signer);
+    let cert = signer.certificate().ok_or(SignerError::NoCertificate)?;
     let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
         issuer: cert.tbs_certificate.issuer.clone(),
         serial_number: cert.tbs_certificate.serial_number.clone(),

@@ -32,26 +32,43 @@ pub enum SignerError {
     NotRsa(String),
     #[error("signing failed: {0}")]
     Sign(String),
+    #[error("this key has no certificate: set the certificate it pairs with")]
+    NoCertificate,
+    #[error("a SHA-256 digest is 32 bytes, not {0}")]
+    DigestSize(usize),
 }
 
-/// A private key that signs, and the certificate that vouches for it.
+/// A private key that signs, and the certificate that vouches for it
+/// (which Authenticode and authenticated variables need; a TPM PCR policy
+/// key has none).
 pub trait Signer: Send + Sync {
-    fn certificate(&self) -> &Certificate;
+    fn public_key(&self) -> RsaPublicKey;
+    fn certificate(&self) -> Option<&Certificate>;
     /// RSASSA-PKCS1-v1_5 with SHA-256 over `message` (hashed here).
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError>;
+    /// RSASSA-PKCS1-v1_5 of a SHA-256 digest computed by the caller.
+    fn sign_digest(&self, digest: &[u8]) -> Result<Vec<u8>, SignerError>;
 }
 
-/// A key and a certificate read from files (PEM or DER).
+/// A key (and its certificate, if any) read from files (PEM or DER).
 pub struct FileKey {
     key: SigningKey<Sha256>,
-    cert: Certificate,
+    cert: Option<Certificate>,
 }
 
 impl FileKey {
     pub fn new(key: RsaPrivateKey, cert: Certificate) -> Self {
         Self {
             key: SigningKey::new(key),
-            cert,
+            cert: Some(cert),
+        }
+    }
+
+    /// A key with no certificate.
+    pub fn bare(key: RsaPrivateKey) -> Self {
+        Self {
+            key: SigningKey::new(key),
+            cert: None,
         }
     }
 
@@ -60,9 +77,12 @@ impl FileKey {
         self.key.as_ref()
     }
 
-    /// Reads `key` and `cert` and checks that they belong together.
-    pub fn load(key: &Path, cert: &Path) -> Result<Self, SignerError> {
+    /// Reads `key` (and `cert`) and checks that they belong together.
+    pub fn load(key: &Path, cert: Option<&Path>) -> Result<Self, SignerError> {
         let private = read_key(key)?;
+        let Some(cert) = cert else {
+            return Ok(Self::bare(private));
+        };
         let certificate = read_certificate(cert)?;
         let public = public_key(&certificate)?;
         if RsaPublicKey::from(&private) != public {
@@ -76,8 +96,24 @@ impl FileKey {
 }
 
 impl Signer for FileKey {
-    fn certificate(&self) -> &Certificate {
-        &self.cert
+    fn public_key(&self) -> RsaPublicKey {
+        RsaPublicKey::from(self.key.as_ref())
+    }
+
+    fn certificate(&self) -> Option<&Certificate> {
+        self.cert.as_ref()
+    }
+
+    fn sign_digest(&self, digest: &[u8]) -> Result<Vec<u8>, SignerError> {
+        use signature::hazmat::PrehashSigner;
+        if digest.len() != 32 {
+            return Err(SignerError::DigestSize(digest.len()));
+        }
+        let signature: rsa::pkcs1v15::Signature = self
+            .key
+            .sign_prehash(digest)
+            .map_err(|e| SignerError::Sign(e.to_string()))?;
+        Ok(signature.to_vec())
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignerError> {
@@ -151,9 +187,11 @@ pub(crate) struct Adapter<'a> {
 }
 
 impl<'a> Adapter<'a> {
-    pub(crate) fn new(signer: &'a dyn Signer) -> Result<Self, SignerError> {
-        let verifying = VerifyingKey::new(public_key(signer.certificate())?);
-        Ok(Self { signer, verifying })
+    pub(crate) fn new(signer: &'a dyn Signer) -> Self {
+        Self {
+            signer,
+            verifying: VerifyingKey::new(signer.public_key()),
+        }
     }
 }
 
@@ -181,4 +219,19 @@ impl signature::Signer<rsa::pkcs1v15::Signature> for Adapter<'_> {
             .map_err(signature::Error::from_source)?;
         rsa::pkcs1v15::Signature::try_from(bytes.as_slice())
     }
+}
+
+/// `signer`'s public key as a DER `SubjectPublicKeyInfo`.
+pub fn public_key_der(signer: &dyn Signer) -> Result<Vec<u8>, SignerError> {
+    use spki::EncodePublicKey;
+    signer
+        .public_key()
+        .to_public_key_der()
+        .map(|d| d.into_vec())
+        .map_err(|e| SignerError::NotRsa(e.to_string()))
+}
+
+/// `signer`'s certificate as DER, when it has one.
+pub fn certificate_der(signer: &dyn Signer) -> Option<Vec<u8>> {
+    signer.certificate().and_then(|c| c.to_der().ok())
 }

@@ -25,7 +25,11 @@ fn a_signed_pe_verifies_with_its_certificate_only() {
     let db = cert::self_signed("test-db", 30, now).unwrap();
     let other = cert::self_signed("test-other", 30, now).unwrap();
     for (name, key) in [("db.pem", &db), ("other.pem", &other)] {
-        let pem = key.certificate().to_pem(der::pem::LineEnding::LF).unwrap();
+        let pem = key
+            .certificate()
+            .unwrap()
+            .to_pem(der::pem::LineEnding::LF)
+            .unwrap();
         std::fs::write(dir.path().join(name), pem).unwrap();
     }
     let mut pe = Pe::parse(std::fs::read(SYSTEMD_BOOT).unwrap()).unwrap();
