@@ -11,6 +11,11 @@
 #   <dir>/amd64/core.img        BIOS disk core image for the bios_grub partition: finds
 #                               the COS_RECOVERY file system, prefix ($root)/grub2
 #   <dir>/amd64/i386-pc/        GRUB's BIOS modules, what grub2-install puts in grub2/
+#   <dir>/amd64/systemd-boot/   systemd-boot and its UKI stub (linuxx64.efi.stub,
+#                               systemd-bootx64.efi, VERSION) from Debian's
+#                               systemd-boot-efi in bookworm-backports (254): bookworm's
+#                               252 knows no `secure-boot-enroll if-safe` (upstream's
+#                               default) and its stub measures neither .uname nor .sbat
 #   <dir>/amd64/VERSION         what scripts/setup.sh compares to rebuild after changes
 # Usage: scripts/bootloader.sh [DIR]   (default /usr/local/share/auroraboot/bootloader)
 set -euo pipefail
@@ -44,10 +49,21 @@ cp /usr/lib/grub/i386-pc/boot.img "$tmp/boot.img"
 mkdir "$tmp/i386-pc"
 cp /usr/lib/grub/i386-pc/*.mod /usr/lib/grub/i386-pc/*.lst "$tmp/i386-pc/"
 rm "$tmp/early.cfg"
+# The UKI stub and systemd-boot, unpacked from the package (not installed:
+# the machine's own systemd stays bookworm's).
+mkdir "$tmp/deb" "$tmp/systemd-boot"
+(cd "$tmp/deb" && apt-get download -q systemd-boot-efi/bookworm-backports >/dev/null 2>&1) || {
+    echo "bootloader: cannot download systemd-boot-efi from bookworm-backports (run scripts/setup.sh, which adds it)" >&2
+    exit 1
+}
+dpkg-deb -x "$tmp"/deb/systemd-boot-efi_*.deb "$tmp/deb/x"
+cp "$tmp/deb/x/usr/lib/systemd/boot/efi/linuxx64.efi.stub" "$tmp/deb/x/usr/lib/systemd/boot/efi/systemd-bootx64.efi" "$tmp/systemd-boot/"
+dpkg-deb -f "$tmp"/deb/systemd-boot-efi_*.deb Version > "$tmp/systemd-boot/VERSION"
+rm -rf "$tmp/deb"
 sha256sum "$0" | cut -d' ' -f1 > "$tmp/VERSION"
 chmod -R a+rX "$tmp"
-rm -rf "$dir/amd64/i386-pc"
-for f in eltorito.img boot_hybrid.img grubx64.efi boot.img core.img i386-pc VERSION; do
+rm -rf "$dir/amd64/i386-pc" "$dir/amd64/systemd-boot"
+for f in eltorito.img boot_hybrid.img grubx64.efi boot.img core.img i386-pc systemd-boot VERSION; do
     mv -f "$tmp/$f" "$dir/amd64/$f"
 done
 echo "bootloader: $dir/amd64 ($(cd "$dir/amd64" && ls | tr '\n' ' '))"

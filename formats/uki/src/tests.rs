@@ -142,3 +142,40 @@ fn pcrsig_is_systemd_measure_json() {
         assert_eq!(entry["pkfp"].as_str().unwrap().len(), 64);
     }
 }
+
+/// The section names a stub binary measures, read from its own
+/// `unified_sections` table (NUL-separated, from `.linux` to `.pcrpkey`,
+/// its last entry in these versions; `.pcrsig` is not measured).
+fn stub_table(stub: &[u8]) -> Vec<String> {
+    let start = stub
+        .windows(7)
+        .position(|w| w == b".linux\0")
+        .expect("a stub names .linux");
+    let mut names = Vec::new();
+    for name in stub[start..].split(|b| *b == 0).take(16) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let last = name == ".pcrpkey";
+        if name != ".pcrsig" {
+            names.push(name);
+        }
+        if last {
+            break;
+        }
+    }
+    names
+}
+
+#[test]
+fn measured_sections_are_the_stubs_own_table() {
+    let bundled = "/usr/local/share/auroraboot/bootloader/amd64/systemd-boot/linuxx64.efi.stub";
+    for path in [STUB, bundled] {
+        let stub = std::fs::read(path).unwrap_or_else(|e| panic!("{path} (scripts/setup.sh): {e}"));
+        let pe = Pe::parse(stub.clone()).unwrap();
+        let version = measure::stub_version(pe.section_data(".sdmagic").unwrap()).unwrap();
+        assert_eq!(
+            stub_table(&stub),
+            measure::measured_sections(version),
+            "{path} (systemd {version})"
+        );
+    }
+}
