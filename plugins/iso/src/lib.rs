@@ -13,7 +13,7 @@ pub use auroraboot_squashfs as squashfs;
 
 // The component's parts: natively (tests, with the SDK's `testing`
 // feature) they run against the SDK's std::fs host.
-mod assemble;
+
 mod live_iso;
 mod plugin;
 mod release_iso;

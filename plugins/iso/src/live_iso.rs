@@ -5,11 +5,11 @@
 //! the files, `rootfs.squashfs` last: it is written straight into its
 //! extent as it is built, so nothing is ever staged twice.
 
-use crate::assemble::{self, Boot, Contents, Data};
 use crate::grub::{self, Live};
 use crate::squashfs;
 use crate::{efi_image, naming};
 use auroraboot_iso9660::{Meta, SECTOR};
+use auroraboot_isoimage::{self as assemble, BiosBoot, Boot, Contents, Data};
 use auroraboot_kairos::bootloader;
 use auroraboot_sdk::{BuildRequest, Create, Dir, EntryKind, File, Output, Role, log};
 use std::io::{self, Seek, SeekFrom, Write};
@@ -201,12 +201,14 @@ pub fn build(
     let layout = image.layout(&options).map_err(|e| e.to_string())?;
     debug_assert_eq!(layout.extent(squashfs_id), draft.extent(squashfs_id));
     let boot = Boot {
-        bios: "boot/eltorito.img".into(),
-        boot_info_table: true,
-        grub2_boot_info: true,
+        bios: Some(BiosBoot {
+            image: "boot/eltorito.img".into(),
+            boot_info_table: true,
+            grub2_boot_info: true,
+            mbr_code: boot_hybrid,
+            grub2_mbr: true,
+        }),
         efi: "boot/uefi.img".into(),
-        mbr_code: boot_hybrid,
-        grub2_mbr: true,
     };
     let seed = (mtime as u64) ^ (u64::from(layout.end_lba) * SECTOR);
     assemble::write(&out, &layout, &contents, &ids, &boot, seed)

@@ -5,10 +5,10 @@
 //! bytes, re-patched for their new place exactly as they were patched
 //! before (boot info table, GRUB's core address in the image and the MBR).
 
-use crate::assemble::{self, Boot, Contents, Data};
 use crate::live_iso::overlay_tree;
 use auroraboot_iso9660::eltorito::{self, Platform};
 use auroraboot_iso9660::{Meta, SECTOR, reader};
+use auroraboot_isoimage::{self as assemble, BiosBoot, Boot, Contents, Data};
 use auroraboot_sdk::{BuildRequest, File, Output, log};
 use std::io::{Read, Seek, SeekFrom};
 
@@ -134,12 +134,14 @@ pub fn build(request: &BuildRequest, release: &Release, out: &Output) -> Result<
         efi_bytes.len() >> 10
     ));
     let boot = Boot {
-        bios: bios_entry.path.clone(),
-        boot_info_table: eltorito::has_boot_info_table(&bios_bytes, bios.lba),
-        grub2_boot_info: eltorito::has_grub2_boot_info(&bios_bytes, bios.lba),
+        bios: Some(BiosBoot {
+            image: bios_entry.path.clone(),
+            boot_info_table: eltorito::has_boot_info_table(&bios_bytes, bios.lba),
+            grub2_boot_info: eltorito::has_grub2_boot_info(&bios_bytes, bios.lba),
+            mbr_code: mbr[..440].to_vec(),
+            grub2_mbr: eltorito::has_grub2_mbr(&mbr, bios.lba),
+        }),
         efi: efi_path.clone(),
-        mbr_code: mbr[..440].to_vec(),
-        grub2_mbr: eltorito::has_grub2_mbr(&mbr, bios.lba),
     };
 
     let mut contents = Contents::default();

@@ -1,8 +1,9 @@
-//! Writing an ISO from a planned tree, shared by the live ISO
-//! built from a rootfs and the custom ISO made from a release ISO: file
-//! data (bytes in memory, or ranges of host files copied by the host),
-//! descriptors, El Torito catalog and boot-image patches, and the hybrid
-//! MBR + GPT system area.
+//! Writing an ISO from a planned tree, shared by the plugins that make
+//! ISOs (the live ISO built from a rootfs, the custom ISO made from a
+//! release ISO, the UKI ISO): file data (bytes in memory, or ranges of host
+//! files copied by the host), descriptors, El Torito catalog (BIOS and
+//! UEFI, or UEFI only) and boot-image patches, and the hybrid MBR + GPT
+//! system area.
 
 use auroraboot_iso9660::eltorito::{self, BootEntry, Platform};
 use auroraboot_iso9660::writer::{FileId, Image, Layout, Options, terminator};
@@ -70,13 +71,19 @@ impl<'a> Contents<'a> {
 
 /// How the image boots; the paths name files of [`Contents`] held as bytes.
 pub struct Boot {
+    /// The BIOS El Torito entry, if the image boots on BIOS.
+    pub bios: Option<BiosBoot>,
+    /// The FAT EFI System image, also the GPT's ESP.
+    pub efi: String,
+}
+
+/// The BIOS side of a hybrid image.
+pub struct BiosBoot {
     /// GRUB's `eltorito.img` (or any no-emulation BIOS image).
-    pub bios: String,
+    pub image: String,
     /// Fill its boot info table / GRUB's core address once placed.
     pub boot_info_table: bool,
     pub grub2_boot_info: bool,
-    /// The FAT EFI System image, also the GPT's ESP.
-    pub efi: String,
     /// 440 bytes of MBR boot code; patched with the core image's address
     /// when `grub2_mbr`.
     pub mbr_code: Vec<u8>,
@@ -138,7 +145,10 @@ pub fn write(
             .map(|(_, id)| layout.extent(*id))
             .ok_or_else(|| format!("boot image /{path} is not in the ISO tree"))
     };
-    let bios_lba = extent_of(&boot.bios)?;
+    let bios_lba = match &boot.bios {
+        Some(bios) => Some(extent_of(&bios.image)?),
+        None => None,
+    };
     let efi_lba = extent_of(&boot.efi)?;
     let efi_size = contents
         .bytes_of(&boot.efi)
@@ -146,20 +156,20 @@ pub fn write(
         .unwrap_or(0);
     for ((path, data, _), id) in contents.files.iter().zip(ids) {
         let at = u64::from(layout.extent(*id)) * SECTOR;
-        match data {
-            Data::Bytes(bytes) if *path == boot.bios => {
+        match (data, &boot.bios, bios_lba) {
+            (Data::Bytes(bytes), Some(bios), Some(bios_lba)) if *path == bios.image => {
                 let mut patched = bytes.clone();
                 // The info table's checksum covers the GRUB patch: GRUB first.
-                if boot.grub2_boot_info {
+                if bios.grub2_boot_info {
                     eltorito::patch_grub2_boot_info(&mut patched, bios_lba);
                 }
-                if boot.boot_info_table {
+                if bios.boot_info_table {
                     eltorito::patch_boot_info_table(&mut patched, FIRST_DESCRIPTOR_LBA, bios_lba);
                 }
                 out.write_at(at, &patched).map_err(|e| e.to_string())?;
             }
-            Data::Bytes(bytes) => out.write_at(at, bytes).map_err(|e| e.to_string())?,
-            Data::Range { file, offset, len } => {
+            (Data::Bytes(bytes), _, _) => out.write_at(at, bytes).map_err(|e| e.to_string())?,
+            (Data::Range { file, offset, len }, _, _) => {
                 out.copy_from(file, *offset, at, *len)
                     .map_err(|e| format!("/{path}: {e}"))?;
             }
@@ -169,27 +179,30 @@ pub fn write(
     put(17, &eltorito::boot_record(CATALOG_LBA))?;
     put(18, layout.joliet.as_ref().expect("joliet is on"))?;
     put(19, &terminator())?;
-    put(
-        CATALOG_LBA,
-        &eltorito::catalog(&[
-            BootEntry {
-                platform: Platform::Bios,
-                lba: bios_lba,
-                load_sectors: 4,
-            },
-            BootEntry::efi(efi_lba, efi_size),
-        ]),
-    )?;
+    let mut entries = Vec::new();
+    if let Some(lba) = bios_lba {
+        entries.push(BootEntry {
+            platform: Platform::Bios,
+            lba,
+            load_sectors: 4,
+        });
+    }
+    entries.push(BootEntry::efi(efi_lba, efi_size));
+    put(CATALOG_LBA, &eltorito::catalog(&entries))?;
     for (lba, bytes) in &layout.metadata {
         put(*lba, bytes)?;
     }
-    let mbr_code = if boot.grub2_mbr {
-        eltorito::grub2_mbr(&boot.mbr_code, bios_lba).map_err(|e| e.to_string())?
-    } else {
-        let mut code = [0u8; 440];
-        let n = boot.mbr_code.len().min(440);
-        code[..n].copy_from_slice(&boot.mbr_code[..n]);
-        code
+    let mbr_code = match (&boot.bios, bios_lba) {
+        (Some(bios), Some(lba)) if bios.grub2_mbr => {
+            eltorito::grub2_mbr(&bios.mbr_code, lba).map_err(|e| e.to_string())?
+        }
+        (Some(bios), _) => {
+            let mut code = [0u8; 440];
+            let n = bios.mbr_code.len().min(440);
+            code[..n].copy_from_slice(&bios.mbr_code[..n]);
+            code
+        }
+        (None, _) => [0u8; 440],
     };
     let mut writer = out.writer();
     hybrid::write(
@@ -222,13 +235,43 @@ mod tests {
 
     fn boot() -> Boot {
         Boot {
-            bios: "boot/eltorito.img".into(),
-            boot_info_table: true,
-            grub2_boot_info: false,
+            bios: Some(BiosBoot {
+                image: "boot/eltorito.img".into(),
+                boot_info_table: true,
+                grub2_boot_info: false,
+                mbr_code: vec![0xEB; 440],
+                grub2_mbr: false,
+            }),
             efi: "boot/uefi.img".into(),
-            mbr_code: vec![0xEB; 440],
-            grub2_mbr: false,
         }
+    }
+
+    #[test]
+    fn an_efi_only_image_has_one_uefi_entry_and_an_esp() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut contents = Contents::default();
+        contents.put(
+            "efiboot.img",
+            Data::Bytes(vec![0xF6; 64 * 1024]),
+            Meta::new(0o644, T),
+        );
+        let iso = tmp.path().join("efi.iso");
+        let boot = Boot {
+            bios: None,
+            efi: "efiboot.img".into(),
+        };
+        assemble(&iso, &contents, &boot).unwrap();
+        let report = xorriso(&["-report_el_torito", "plain"], &iso);
+        assert!(
+            report.contains("UEFI") && !report.contains("BIOS"),
+            "{report}"
+        );
+        assert!(report.contains("/efiboot.img"), "{report}");
+        let bytes = std::fs::read(&iso).unwrap();
+        assert_eq!(&bytes[..440], &[0; 440][..], "no BIOS boot code");
+        assert_eq!(&bytes[512..520], b"EFI PART", "primary GPT");
+        let gpt = output_and_errors(Command::new("sgdisk").arg("-p").arg(&iso));
+        assert!(gpt.contains("EF00"), "the ESP is a GPT partition: {gpt}");
     }
 
     fn assemble(
