@@ -148,7 +148,7 @@ pub fn build(request: &BuildRequest, release: &Release, out: &Output) -> Result<
     for e in &release.entries {
         if e.is_dir {
             contents.dirs.push((e.path.clone(), e.meta));
-        } else if e.path == boot.bios {
+        } else if e.path == bios_entry.path {
             contents.put(&e.path, Data::Bytes(bios_bytes.clone()), e.meta);
         } else {
             let data = Data::Range {
@@ -167,7 +167,7 @@ pub fn build(request: &BuildRequest, release: &Release, out: &Output) -> Result<
     };
     contents.dirs.extend(overlay_dirs);
     for (path, file, meta) in &overlay_files {
-        if *path == boot.bios || *path == efi_path {
+        if *path == bios_entry.path || *path == efi_path {
             log::warn(&format!(
                 "iso.overlay_iso: /{path} skipped: it is the release's boot image"
             ));
