@@ -2,7 +2,7 @@
 
 WASM_TARGET := wasm32-wasip2
 EXAMPLE_PLUGINS := -p rootfs-tarball
-BUILTIN_PLUGINS := -p iso-plugin -p raw-plugin
+BUILTIN_PLUGINS := -p iso-plugin -p raw-plugin -p uki-plugin
 TEST_PLUGINS := -p test-plugin-hostile -p test-plugin-wrong-api -p test-plugin-no-exports \
 	-p test-plugin-impostor -p test-plugin-escape -p test-plugin-cache-escape \
 	-p test-plugin-squatter -p test-plugin-bad-version -p test-plugin-slow-info -p test-plugin-legacy -p test-plugin-netboot -p test-plugin-signer

@@ -84,6 +84,14 @@ const NAME_FIELDS: &[&str] = &[
 /// [`name_from_release`], refused when it would not make a plain file name
 /// of at most `max_len` bytes, naming the kairos-release field at fault
 /// (its value quoted cut: a field may be a megabyte long).
+/// Refuses a `key` value that would not be a single file name.
+pub fn check_file_name(key: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains('/') || name.contains('\0') || name == "." || name == ".." {
+        return Err(format!("{key}: '{name}' is not a file name"));
+    }
+    Ok(())
+}
+
 pub fn checked_name(
     release: &HashMap<String, String>,
     arch: &str,

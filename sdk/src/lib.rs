@@ -763,13 +763,7 @@ impl Dir {
 
     /// A whole file's bytes (for small files: configs, boot images).
     pub fn read(&self, path: impl AsRef<[u8]>) -> Result<Vec<u8>, Error> {
-        let file = self.open_file(path)?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut file.reader(), &mut bytes).map_err(|e| Error {
-            code: ErrorCode::Io,
-            message: e.to_string(),
-        })?;
-        Ok(bytes)
+        self.open_file(path)?.read_all()
     }
 
     /// A symlink's target exactly as stored (bytes).
@@ -905,6 +899,17 @@ impl File {
     /// The same, owning the handle (e.g. to return it as a `Box<dyn Read>`).
     pub fn into_reader(self) -> FileReader<'static> {
         FileReader::owning(self)
+    }
+
+    /// The whole file's bytes (for files that fit in memory: a kernel, a
+    /// boot image).
+    pub fn read_all(&self) -> Result<Vec<u8>, Error> {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut self.reader(), &mut bytes).map_err(|e| Error {
+            code: ErrorCode::Io,
+            message: e.to_string(),
+        })?;
+        Ok(bytes)
     }
 }
 

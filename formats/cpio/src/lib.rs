@@ -43,7 +43,11 @@ fn shown(name: &[u8]) -> String {
 
 impl<W: Write> Writer<W> {
     pub fn new(out: W) -> Self {
-        Writer { out, next_ino: 1, written: 0 }
+        Writer {
+            out,
+            next_ino: 1,
+            written: 0,
+        }
     }
 
     /// Bytes written so far.
@@ -68,12 +72,32 @@ impl<W: Write> Writer<W> {
         if name.is_empty() || name.contains(&0) {
             return Err(CpioError::BadName(shown(name)));
         }
-        let size = u32::try_from(header.size).map_err(|_| CpioError::TooLarge(shown(name), header.size))?;
-        let namesize = u32::try_from(name.len() + 1).map_err(|_| CpioError::BadName(shown(name)))?;
+        let size = u32::try_from(header.size)
+            .map_err(|_| CpioError::TooLarge(shown(name), header.size))?;
+        let namesize =
+            u32::try_from(name.len() + 1).map_err(|_| CpioError::BadName(shown(name)))?;
         let ino = self.next_ino;
         self.next_ino += 1;
-        let nlink = if header.mode & 0o170000 == S_IFDIR { 2 } else { 1 };
-        let fields = [ino, header.mode, 0, 0, nlink, 0, size, 0, 0, 0, 0, namesize, 0];
+        let nlink = if header.mode & 0o170000 == S_IFDIR {
+            2
+        } else {
+            1
+        };
+        let fields = [
+            ino,
+            header.mode,
+            0,
+            0,
+            nlink,
+            0,
+            size,
+            0,
+            0,
+            0,
+            0,
+            namesize,
+            0,
+        ];
         let mut text = String::with_capacity(110);
         text.push_str("070701");
         for f in fields {
@@ -98,7 +122,13 @@ impl<W: Write> Writer<W> {
 
     /// A whole entry with its data in memory.
     pub fn file(&mut self, name: &[u8], mode: u32, data: &[u8]) -> Result<(), CpioError> {
-        self.entry(name, Header { mode, size: data.len() as u64 })?;
+        self.entry(
+            name,
+            Header {
+                mode,
+                size: data.len() as u64,
+            },
+        )?;
         self.data(data)?;
         Ok(self.end_data()?)
     }
@@ -121,10 +151,20 @@ mod tests {
     fn gnu_cpio_reads_what_we_write() {
         let mut w = Writer::new(Vec::new());
         w.file(b"etc", S_IFDIR | 0o755, b"").unwrap();
-        w.file(b"etc/hostname", S_IFREG | 0o644, b"kairos\n").unwrap();
-        w.file(b"init", S_IFLNK | 0o777, b"/usr/bin/immucore").unwrap();
-        w.file(b"caf\xe9", S_IFREG | 0o600, b"latin-1 name").unwrap();
-        w.entry(b"big", Header { mode: S_IFREG | 0o644, size: 5 }).unwrap();
+        w.file(b"etc/hostname", S_IFREG | 0o644, b"kairos\n")
+            .unwrap();
+        w.file(b"init", S_IFLNK | 0o777, b"/usr/bin/immucore")
+            .unwrap();
+        w.file(b"caf\xe9", S_IFREG | 0o600, b"latin-1 name")
+            .unwrap();
+        w.entry(
+            b"big",
+            Header {
+                mode: S_IFREG | 0o644,
+                size: 5,
+            },
+        )
+        .unwrap();
         w.data(b"ab").unwrap();
         w.data(b"cde").unwrap();
         w.end_data().unwrap();
@@ -139,9 +179,21 @@ mod tests {
             .current_dir(dir.path())
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(std::fs::read(dir.path().join("etc/hostname")).unwrap(), b"kairos\n");
-        assert_eq!(std::fs::read_link(dir.path().join("init")).unwrap().to_str(), Some("/usr/bin/immucore"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("etc/hostname")).unwrap(),
+            b"kairos\n"
+        );
+        assert_eq!(
+            std::fs::read_link(dir.path().join("init"))
+                .unwrap()
+                .to_str(),
+            Some("/usr/bin/immucore")
+        );
         use std::os::unix::ffi::OsStrExt;
         let latin = dir.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
         assert_eq!(std::fs::read(latin).unwrap(), b"latin-1 name");
@@ -151,9 +203,21 @@ mod tests {
     #[test]
     fn names_and_sizes_are_checked() {
         let mut w = Writer::new(Vec::new());
-        assert!(matches!(w.file(b"", S_IFREG, b""), Err(CpioError::BadName(_))));
-        assert!(matches!(w.file(b"a\0b", S_IFREG, b""), Err(CpioError::BadName(_))));
-        let huge = Header { mode: S_IFREG, size: 1 << 32 };
-        assert!(matches!(w.entry(b"huge", huge), Err(CpioError::TooLarge(_, _))));
+        assert!(matches!(
+            w.file(b"", S_IFREG, b""),
+            Err(CpioError::BadName(_))
+        ));
+        assert!(matches!(
+            w.file(b"a\0b", S_IFREG, b""),
+            Err(CpioError::BadName(_))
+        ));
+        let huge = Header {
+            mode: S_IFREG,
+            size: 1 << 32,
+        };
+        assert!(matches!(
+            w.entry(b"huge", huge),
+            Err(CpioError::TooLarge(_, _))
+        ));
     }
 }

@@ -384,7 +384,21 @@ fn dos_time(epoch: i64) -> (u16, u16) {
 
 /// A whole volume in memory: for small images whose files are at hand.
 pub fn build(label: &str, mtime: i64, size: u64, files: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+    build_with_dirs(label, mtime, size, &[], files)
+}
+
+/// The same, with (possibly empty) directories made first.
+pub fn build_with_dirs(
+    label: &str,
+    mtime: i64,
+    size: u64,
+    dirs: &[&str],
+    files: &[(String, Vec<u8>)],
+) -> Result<Vec<u8>> {
     let mut volume = Volume::new(label, mtime);
+    for dir in dirs {
+        volume.add_dir(dir)?;
+    }
     let ids = files
         .iter()
         .map(|(p, d)| volume.add_file(p, d.len() as u64))

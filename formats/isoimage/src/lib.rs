@@ -8,7 +8,7 @@
 use auroraboot_iso9660::eltorito::{self, BootEntry, Platform};
 use auroraboot_iso9660::writer::{FileId, Image, Layout, Options, terminator};
 use auroraboot_iso9660::{FIRST_DESCRIPTOR_LBA, Meta, SECTOR, hybrid};
-use auroraboot_sdk::{File, Output};
+use auroraboot_sdk::{Dir, EntryKind, File, Output, log};
 use std::io::Write;
 
 /// Sector of the boot catalog; descriptors are 16-19 before it.
@@ -216,6 +216,57 @@ pub fn write(
     )
     .map_err(|e| e.to_string())?;
     writer.flush().map_err(|e| e.to_string())
+}
+
+/// The files and directories of an overlay tree (`label` names it in
+/// messages, e.g. `iso.overlay_iso`); symlinks and special
+/// files are skipped with a warning (an ISO tree here holds files only).
+pub fn overlay_tree(
+    overlay: &Dir,
+    label: &str,
+    dirs: &mut Vec<(String, Meta)>,
+) -> Result<Vec<(String, File, Meta)>, String> {
+    let mut files = Vec::new();
+    let mut pending = vec![(String::new(), None::<Dir>)];
+    while let Some((prefix, dir)) = pending.pop() {
+        let dir_ref = dir.as_ref().unwrap_or(overlay);
+        for child in dir_ref
+            .read_dir()
+            .map_err(|e| format!("{label} /{prefix}: {e}"))?
+        {
+            // ISO 9660 names are text here: a name that is not UTF-8 is
+            // refused, naming it.
+            let name = child
+                .name_str()
+                .map_err(|e| format!("{label} /{prefix}: {e}"))?;
+            let path = format!("{prefix}{name}");
+            let meta = Meta {
+                mode: child.meta.mode & 0o7777,
+                uid: child.meta.uid,
+                gid: child.meta.gid,
+                mtime: child.meta.mtime,
+            };
+            match child.meta.kind {
+                EntryKind::Directory => {
+                    dirs.push((path.clone(), meta));
+                    let sub = dir_ref
+                        .open_dir(&child.name)
+                        .map_err(|e| format!("{label} /{path}: {e}"))?;
+                    pending.push((format!("{path}/"), Some(sub)));
+                }
+                EntryKind::File => {
+                    let file = dir_ref
+                        .open_file(&child.name)
+                        .map_err(|e| format!("{label} /{path}: {e}"))?;
+                    files.push((path, file, meta));
+                }
+                other => log::warn(&format!(
+                    "{label}: /{path} skipped ({other:?}: only files and directories go into the ISO)"
+                )),
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// A small hybrid ISO assembled from bytes and a host file range, through

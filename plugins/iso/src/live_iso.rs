@@ -11,7 +11,7 @@ use crate::{efi_image, naming};
 use auroraboot_iso9660::{Meta, SECTOR};
 use auroraboot_isoimage::{self as assemble, BiosBoot, Boot, Contents, Data};
 use auroraboot_kairos::bootloader;
-use auroraboot_sdk::{BuildRequest, Create, Dir, EntryKind, File, Output, Role, log};
+use auroraboot_sdk::{BuildRequest, Create, Output, Role, log};
 use std::io::{self, Seek, SeekFrom, Write};
 
 pub const ISO_OUTPUT: &str = "iso";
@@ -84,7 +84,7 @@ pub fn build(
     // live grub.cfg is kept, as upstream keeps it).
     let mut overlay_dirs = Vec::new();
     let overlay_files = match request.asset("iso.overlay_iso") {
-        Some(overlay) => overlay_tree(overlay, &mut overlay_dirs)?,
+        Some(overlay) => assemble::overlay_tree(overlay, "iso.overlay_iso", &mut overlay_dirs)?,
         None => Vec::new(),
     };
     let mut contents = Contents {
@@ -223,55 +223,6 @@ pub fn build(
         squashfs_size >> 20
     ));
     Ok(file_name)
-}
-
-/// The files and directories of `iso.overlay_iso`; symlinks and special
-/// files are skipped with a warning (an ISO tree here holds files only).
-pub fn overlay_tree(
-    overlay: &Dir,
-    dirs: &mut Vec<(String, Meta)>,
-) -> Result<Vec<(String, File, Meta)>, String> {
-    let mut files = Vec::new();
-    let mut pending = vec![(String::new(), None::<Dir>)];
-    while let Some((prefix, dir)) = pending.pop() {
-        let dir_ref = dir.as_ref().unwrap_or(overlay);
-        for child in dir_ref
-            .read_dir()
-            .map_err(|e| format!("iso.overlay_iso /{prefix}: {e}"))?
-        {
-            // ISO 9660 names are text here: a name that is not UTF-8 is
-            // refused, naming it.
-            let name = child
-                .name_str()
-                .map_err(|e| format!("iso.overlay_iso /{prefix}: {e}"))?;
-            let path = format!("{prefix}{name}");
-            let meta = Meta {
-                mode: child.meta.mode & 0o7777,
-                uid: child.meta.uid,
-                gid: child.meta.gid,
-                mtime: child.meta.mtime,
-            };
-            match child.meta.kind {
-                EntryKind::Directory => {
-                    dirs.push((path.clone(), meta));
-                    let sub = dir_ref
-                        .open_dir(&child.name)
-                        .map_err(|e| format!("iso.overlay_iso /{path}: {e}"))?;
-                    pending.push((format!("{path}/"), Some(sub)));
-                }
-                EntryKind::File => {
-                    let file = dir_ref
-                        .open_file(&child.name)
-                        .map_err(|e| format!("iso.overlay_iso /{path}: {e}"))?;
-                    files.push((path, file, meta));
-                }
-                other => log::warn(&format!(
-                    "iso.overlay_iso: /{path} skipped ({other:?}: only files and directories go into the ISO)"
-                )),
-            }
-        }
-    }
-    Ok(files)
 }
 
 /// The date (UTC) of `SOURCE_DATE_EPOCH` or else today as `YYYYMMDD`, for

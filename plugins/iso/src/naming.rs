@@ -2,6 +2,8 @@
 //! `/etc/kairos-release` (`auroraboot_kairos::release`), `iso.override_name`,
 //! `iso.include_date`.
 
+use auroraboot_kairos::release::check_file_name;
+
 /// `<name>.iso`, or `<name>.<YYYYMMDD>.iso` with `include_date`.
 pub fn file_name(name: &str, date: Option<&str>) -> String {
     match date {
@@ -13,14 +15,6 @@ pub fn file_name(name: &str, date: Option<&str>) -> String {
 /// Refuses names that would not be a single file in the ISO directory.
 pub fn check_override(name: &str) -> Result<(), String> {
     check_file_name("iso.override_name", name)
-}
-
-/// Refuses a `key` value that would not be a single file name.
-fn check_file_name(key: &str, name: &str) -> Result<(), String> {
-    if name.is_empty() || name.contains('/') || name.contains('\0') || name == "." || name == ".." {
-        return Err(format!("{key}: '{name}' is not a file name"));
-    }
-    Ok(())
 }
 
 /// The netboot files' prefix, upstream's `iso.name` (default `kairos`).

@@ -5,7 +5,6 @@
 //! bytes, re-patched for their new place exactly as they were patched
 //! before (boot info table, GRUB's core address in the image and the MBR).
 
-use crate::live_iso::overlay_tree;
 use auroraboot_iso9660::eltorito::{self, Platform};
 use auroraboot_iso9660::{Meta, SECTOR, reader};
 use auroraboot_isoimage::{self as assemble, BiosBoot, Boot, Contents, Data};
@@ -162,7 +161,7 @@ pub fn build(request: &BuildRequest, release: &Release, out: &Output) -> Result<
     contents.put(&efi_path, Data::Bytes(efi_bytes), file_meta);
     let mut overlay_dirs = Vec::new();
     let overlay_files = match request.asset("iso.overlay_iso") {
-        Some(overlay) => overlay_tree(overlay, &mut overlay_dirs)?,
+        Some(overlay) => assemble::overlay_tree(overlay, "iso.overlay_iso", &mut overlay_dirs)?,
         None => Vec::new(),
     };
     contents.dirs.extend(overlay_dirs);

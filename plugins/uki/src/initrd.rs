@@ -1,0 +1,211 @@
+//! The UKI's initrd, as upstream makes it (`pkg/uki/uki.go`
+//! `createInitramfs`): the whole rootfs (plus `uki.overlay_rootfs`) as a
+//! newc cpio with `/init -> /usr/bin/immucore` and the `/oem`, `/efi` and
+//! `/usr/local/cloud-config` directories, without `/boot` (the kernel
+//! travels as `.linux`) and without the contents of `/sys /run /dev /tmp
+//! /proc`; owners, times and devices zeroed. Compressed as zstd frames by
+//! the host's codec (the kernel unpacks concatenated frames).
+
+use auroraboot_cpio::{Header, S_IFDIR, S_IFLNK, S_IFREG, Writer};
+use auroraboot_sdk::codec::{self, Algorithm};
+use auroraboot_sdk::{Dir, EntryKind, log};
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// Top-level directories left out, as upstream does.
+const SKIPPED: [&[u8]; 6] = [b"boot", b"sys", b"run", b"dev", b"tmp", b"proc"];
+/// Directories upstream adds (with their parents).
+const ADDED: [&[u8]; 5] = [
+    b"oem",
+    b"efi",
+    b"usr",
+    b"usr/local",
+    b"usr/local/cloud-config",
+];
+const BLOCK: usize = 1 << 20;
+/// zstd level: what upstream's `SpeedBestCompression` corresponds to.
+const LEVEL: u32 = 11;
+
+/// Where an entry comes from.
+enum Source {
+    Dir,
+    File { tree: usize, size: u64 },
+    Link(Vec<u8>),
+}
+
+struct Item {
+    mode: u32,
+    source: Source,
+}
+
+/// Every entry of `trees` (later trees override earlier ones), by path.
+fn listing(trees: &[(&str, &Dir)]) -> Result<BTreeMap<Vec<u8>, Item>, String> {
+    let mut items = BTreeMap::new();
+    for (index, (label, root)) in trees.iter().enumerate() {
+        let mut pending: Vec<Vec<u8>> = vec![Vec::new()];
+        while let Some(prefix) = pending.pop() {
+            let dir = if prefix.is_empty() {
+                None
+            } else {
+                Some(
+                    root.open_dir(&prefix)
+                        .map_err(|e| format!("{label}: {e}"))?,
+                )
+            };
+            let entries = dir
+                .as_ref()
+                .unwrap_or(root)
+                .read_dir()
+                .map_err(|e| format!("{label}: {e}"))?;
+            for child in entries {
+                let path = if prefix.is_empty() {
+                    child.name.clone()
+                } else {
+                    [&prefix[..], b"/", &child.name].concat()
+                };
+                if index == 0 && prefix.is_empty() && SKIPPED.contains(&child.name.as_slice()) {
+                    continue;
+                }
+                let perm = child.meta.mode & 0o7777;
+                let item = match child.meta.kind {
+                    EntryKind::Directory => {
+                        pending.push(path.clone());
+                        Item {
+                            mode: S_IFDIR | perm,
+                            source: Source::Dir,
+                        }
+                    }
+                    EntryKind::File => Item {
+                        mode: S_IFREG | perm,
+                        source: Source::File {
+                            tree: index,
+                            size: child.meta.size,
+                        },
+                    },
+                    EntryKind::Symlink => {
+                        let target = root.read_link(&path).map_err(|e| format!("{label}: {e}"))?;
+                        Item {
+                            mode: S_IFLNK | 0o777,
+                            source: Source::Link(target),
+                        }
+                    }
+                    other => {
+                        log::warn(&format!(
+                            "{label}: /{} skipped ({other:?}: the initrd holds files, directories and links)",
+                            String::from_utf8_lossy(&path)
+                        ));
+                        continue;
+                    }
+                };
+                items.insert(path, item);
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// Compressed output, a batch of blocks at a time.
+struct Compressed {
+    pending: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl std::io::Write for Compressed {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= codec::MAX_BLOCKS.min(32) * BLOCK {
+            self.compress_pending().map_err(std::io::Error::other)?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.compress_pending().map_err(std::io::Error::other)
+    }
+}
+
+impl Compressed {
+    fn compress_pending(&mut self) -> Result<(), String> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let blocks: Vec<Vec<u8>> = self.pending.chunks(BLOCK).map(<[u8]>::to_vec).collect();
+        self.pending.clear();
+        for frame in codec::compress(Algorithm::Zstd, Some(LEVEL), &blocks)? {
+            self.out.extend_from_slice(&frame);
+        }
+        Ok(())
+    }
+}
+
+/// The zstd-compressed initrd of `rootfs` with `overlay` on top.
+pub fn build(rootfs: &Dir, overlay: Option<&Dir>) -> Result<Vec<u8>, String> {
+    if rootfs.stat("init").is_ok() {
+        return Err("the rootfs already has /init: a UKI's initrd starts /usr/bin/immucore as /init (upstream refuses such an image too)".into());
+    }
+    let mut trees = vec![("rootfs", rootfs)];
+    if let Some(o) = overlay {
+        trees.push(("uki.overlay_rootfs", o));
+    }
+    let mut items = listing(&trees)?;
+    items.insert(
+        b"init".to_vec(),
+        Item {
+            mode: S_IFLNK | 0o777,
+            source: Source::Link(b"/usr/bin/immucore".to_vec()),
+        },
+    );
+    for dir in ADDED {
+        items.entry(dir.to_vec()).or_insert(Item {
+            mode: S_IFDIR | 0o755,
+            source: Source::Dir,
+        });
+    }
+    let mut cpio = Writer::new(Compressed {
+        pending: Vec::new(),
+        out: Vec::new(),
+    });
+    let io = |e: std::io::Error| e.to_string();
+    for (path, item) in &items {
+        let shown = || String::from_utf8_lossy(path).into_owned();
+        match &item.source {
+            Source::Dir => cpio.file(path, item.mode, b"").map_err(|e| e.to_string())?,
+            Source::Link(target) => cpio
+                .file(path, item.mode, target)
+                .map_err(|e| e.to_string())?,
+            Source::File { tree, size } => {
+                cpio.entry(
+                    path,
+                    Header {
+                        mode: item.mode,
+                        size: *size,
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+                let file = trees[*tree]
+                    .1
+                    .open_file(path)
+                    .map_err(|e| format!("/{}: {e}", shown()))?;
+                let mut reader = file.reader();
+                let mut buf = vec![0u8; BLOCK];
+                let mut left = *size;
+                while left > 0 {
+                    let n = reader.read(&mut buf).map_err(io)?;
+                    if n == 0 {
+                        return Err(format!(
+                            "/{}: shorter than its size ({size} bytes): did it change during the build?",
+                            shown()
+                        ));
+                    }
+                    let n = n.min(left as usize);
+                    cpio.data(&buf[..n]).map_err(io)?;
+                    left -= n as u64;
+                }
+                cpio.end_data().map_err(io)?;
+            }
+        }
+    }
+    let mut compressed = cpio.finish().map_err(|e| e.to_string())?;
+    std::io::Write::flush(&mut compressed).map_err(io)?;
+    Ok(compressed.out)
+}
