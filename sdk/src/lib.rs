@@ -1096,6 +1096,29 @@ pub mod codec {
         wit_codec::start(options(algorithm, level), blocks).map(Batch)
     }
 
+    /// One compressed stream (a single gzip member, xz stream or zstd
+    /// frame) fed in pieces: for readers that want one stream, such as a
+    /// Linux initramfs. The host compresses zstd on all its cores.
+    pub fn compressor(algorithm: Algorithm, level: Option<u32>) -> Result<Compressor, String> {
+        wit_codec::start_compressor(options(algorithm, level)).map(Compressor)
+    }
+
+    /// A stream from [`compressor`].
+    pub struct Compressor(wit_codec::Compressor);
+
+    impl Compressor {
+        /// Feeds `data` (at most [`MAX_BATCH_BYTES`] per call); returns the
+        /// compressed bytes ready so far (possibly none).
+        pub fn write(&self, data: &[u8]) -> Result<Vec<u8>, String> {
+            self.0.write(data)
+        }
+
+        /// Ends the stream: the rest of its bytes.
+        pub fn finish(&self) -> Result<Vec<u8>, String> {
+            self.0.finish()
+        }
+    }
+
     /// A batch compressing in the background (from [`start`]); dropping it
     /// discards the result.
     pub struct Batch(wit_codec::Batch);

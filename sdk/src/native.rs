@@ -565,6 +565,50 @@ pub mod codec {
         }
     }
 
+    /// A compressor: what it is fed is compressed in one piece at the end
+    /// (the host streams it; the bytes are a single stream either way).
+    pub struct Compressor {
+        state: std::cell::RefCell<Option<(Options, Vec<u8>)>>,
+    }
+
+    pub fn start_compressor(opts: Options) -> Result<Compressor, String> {
+        compress(opts, &[])?;
+        Ok(Compressor {
+            state: std::cell::RefCell::new(Some((opts, Vec::new()))),
+        })
+    }
+
+    impl Compressor {
+        pub fn write(&self, data: &[u8]) -> Result<Vec<u8>, String> {
+            if data.len() > crate::codec::MAX_BATCH_BYTES {
+                return Err(format!(
+                    "codec: {} bytes in one write, the limit is {}",
+                    data.len(),
+                    crate::codec::MAX_BATCH_BYTES
+                ));
+            }
+            let mut state = self.state.borrow_mut();
+            let (_, fed) = state
+                .as_mut()
+                .ok_or("codec: this stream was already finished")?;
+            fed.extend_from_slice(data);
+            Ok(Vec::new())
+        }
+
+        pub fn finish(&self) -> Result<Vec<u8>, String> {
+            let (opts, fed) = self
+                .state
+                .borrow_mut()
+                .take()
+                .ok_or("codec: this stream was already finished")?;
+            let level = opts.level.unwrap_or(match opts.algorithm {
+                Algorithm::Zstd => 3,
+                _ => 6,
+            });
+            one(opts.algorithm, level, &fed).map_err(|e| format!("codec: {e}"))
+        }
+    }
+
     fn one(algorithm: Algorithm, level: u32, block: &[u8]) -> std::io::Result<Vec<u8>> {
         let out = Vec::with_capacity(block.len() / 2 + 64);
         let level6 = flate2::Compression::new(level);

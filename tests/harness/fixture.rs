@@ -34,10 +34,13 @@ const MODULES: &[&str] = &[
     "nls_ascii",
     "ata_piix",
     "ext4",
+    "efivarfs",
 ];
 
 const INIT: &str = r#"#!/bin/busybox sh
 /bin/busybox --install -s /bin
+# A UKI's initrd (the whole rootfs) has no /proc, /sys, /dev, /mnt, /tmp.
+mkdir -p /proc /sys /dev /mnt /tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -46,6 +49,11 @@ mount -t devtmpfs devtmpfs /dev
 for m in $(cat /etc/modules-order); do insmod "/lib/modules/$m" 2>/dev/null; done
 echo "AURORABOOT-FIXTURE-BOOTED"
 echo "CMDLINE: $(cat /proc/cmdline)"
+if [ -d /sys/firmware/efi ]; then
+    mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+    sb=$(od -An -tu1 -j4 -N1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c 2>/dev/null | tr -d ' ')
+    echo "SecureBoot=${sb:-unknown}"
+fi
 show() {
     echo "CLOUD-CONFIG-SOURCE: $2"
     echo "AURORABOOT-CLOUD-CONFIG-BEGIN"
@@ -79,6 +87,10 @@ done
 echo "AURORABOOT-FIXTURE-DONE"
 poweroff -f
 "#;
+
+/// The fixture's `/etc/kairos-release`.
+const KAIROS_RELEASE: &str = "KAIROS_NAME=\"kairos-fixture\"\nKAIROS_FLAVOR=\"fixture\"\nKAIROS_FLAVOR_RELEASE=\"1\"\nKAIROS_VARIANT=\"core\"\n\
+     KAIROS_ARCH=\"amd64\"\nKAIROS_MODEL=\"generic\"\nKAIROS_VERSION=\"v0.0.1\"\nKAIROS_RELEASE=\"v0.0.1\"\n";
 
 /// Marker on the command line of the recovery entry of `/etc/cos/grub.cfg`.
 pub const RECOVERY_ENTRY: &str = "fixture.entry=recovery";
@@ -218,7 +230,7 @@ pub fn rootfs() -> PathBuf {
     let stamp = format!("{}\n{:x}", kernel_version(), {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        (INIT, MODULES, COS_GRUB_CFG).hash(&mut h);
+        (INIT, MODULES, COS_GRUB_CFG, KAIROS_RELEASE).hash(&mut h);
         h.finish()
     });
     if std::fs::read_to_string(&done).is_ok_and(|s| s == stamp) {
@@ -240,12 +252,18 @@ pub fn rootfs() -> PathBuf {
     symlink(format!("initrd-{version}"), rootfs.join("boot/initrd")).unwrap();
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
     symlink("busybox", rootfs.join("bin/sh")).unwrap();
-    std::fs::write(
-        rootfs.join("etc/kairos-release"),
-        "KAIROS_NAME=\"kairos-fixture\"\nKAIROS_FLAVOR=\"fixture\"\nKAIROS_FLAVOR_RELEASE=\"1\"\nKAIROS_VARIANT=\"core\"\n\
-         KAIROS_ARCH=\"amd64\"\nKAIROS_MODEL=\"generic\"\nKAIROS_VERSION=\"v0.0.1\"\n",
-    )
-    .unwrap();
+    std::fs::write(rootfs.join("etc/kairos-release"), KAIROS_RELEASE).unwrap();
+    // What a Kairos image runs as the init of its UKI (the whole rootfs is
+    // the initrd): the fixture's init, with what it loads.
+    let initramfs = dir.join("initramfs");
+    std::fs::copy(initramfs.join("init"), rootfs.join("usr/bin/immucore")).unwrap();
+    for f in ["etc/modules-order", "etc/udhcpc.script"] {
+        std::fs::copy(initramfs.join(f), rootfs.join(f)).unwrap();
+    }
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(initramfs.join("lib"))
+        .arg(rootfs.join("lib")));
     std::fs::create_dir_all(rootfs.join("etc/cos")).unwrap();
     std::fs::write(rootfs.join("etc/cos/grub.cfg"), COS_GRUB_CFG).unwrap();
     std::fs::write(

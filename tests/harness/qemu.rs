@@ -1,5 +1,6 @@
 //! Booting test artifacts in QEMU (TCG only: KVM guests hang here) with
-//! SeaBIOS or OVMF (a fresh copy of the variable store per boot), from a
+//! SeaBIOS or OVMF (a fresh copy of the variable store per boot, or the
+//! test's own store with Secure Boot), from a
 //! kernel + initrd, a CD (virtio-scsi) or a disk (virtio-blk), reading the
 //! serial console until the fixture's final marker or a timeout.
 
@@ -7,11 +8,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Firmware {
     SeaBios,
     Ovmf,
+    /// OVMF's Secure Boot build (q35 with SMM) on the variable store
+    /// `vars`, which the test owns and keeps across boots: a copy of
+    /// [`EMPTY_VARS`] starts in setup mode.
+    SecureBoot {
+        vars: PathBuf,
+    },
 }
+
+/// OVMF's empty variable store (no keys: setup mode).
+pub const EMPTY_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
 #[derive(Debug, Clone)]
 pub enum Medium {
@@ -63,6 +73,18 @@ impl Console {
         )
     }
 
+    /// What the fixture read from efivarfs: `Some(true)` for
+    /// `SecureBoot=1`, `Some(false)` for 0, `None` when it printed none.
+    pub fn secure_boot(&self) -> Option<bool> {
+        self.text
+            .lines()
+            .find_map(|l| match l.trim_end().strip_prefix("SecureBoot=") {
+                Some("1") => Some(true),
+                Some("0") => Some(false),
+                _ => None,
+            })
+    }
+
     /// The kernel command line the fixture printed.
     pub fn cmdline(&self) -> Option<String> {
         self.text
@@ -98,9 +120,13 @@ pub fn boot(firmware: Firmware, media: &[Medium], log: &Path, timeout: Duration)
         }
         None => Command::new("qemu-system-x86_64"),
     };
+    let machine = match firmware {
+        Firmware::SecureBoot { .. } => "q35,smm=on,accel=tcg",
+        _ => "pc,accel=tcg",
+    };
     cmd.args([
         "-machine",
-        "pc,accel=tcg",
+        machine,
         "-m",
         "768",
         "-smp",
@@ -114,6 +140,13 @@ pub fn boot(firmware: Firmware, media: &[Medium], log: &Path, timeout: Duration)
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
+    if let Firmware::SecureBoot { vars } = &firmware {
+        cmd.args(["-global", "driver=cfi.pflash01,property=secure,value=on"])
+            .arg("-drive")
+            .arg("if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd")
+            .arg("-drive")
+            .arg(format!("if=pflash,format=raw,unit=1,file={}", vars.display()));
+    }
     if firmware == Firmware::Ovmf {
         let vars = log.with_extension("OVMF_VARS.fd");
         std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.fd", &vars).expect("ovmf must be installed");

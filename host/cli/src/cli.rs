@@ -101,8 +101,85 @@ pub enum Command {
     /// certificates unless told otherwise.
     #[command(visible_alias = "gk")]
     Genkey(GenkeyArgs),
+    /// Build signed UKIs of an image, as the reference tool's build-uki:
+    /// with -t iso, the UKI ISO that enrolls the Secure Boot keys of
+    /// --public-keys through systemd-boot and boots the UKIs.
+    #[command(name = "build-uki", visible_alias = "bu")]
+    BuildUki(BuildUkiArgs),
     /// Print the version and the plugin API version.
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildUkiArgs {
+    /// The image: any container_image form (quay.io/kairos/..., docker://,
+    /// oci-layout://, ocifile://, dir://) or upstream's docker:, oci:, dir:,
+    /// file: prefixes.
+    pub source: String,
+    /// Basename of the artifact: <NAME>.iso.
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// Output directory for the artifact.
+    #[arg(short = 'd', long = "output-dir", default_value = ".")]
+    pub output_dir: PathBuf,
+    /// Artifact type: iso (the UKI ISO); uki and container are not built
+    /// here yet.
+    #[arg(short = 't', long = "output-type", default_value = "uki", value_parser = ["uki", "iso", "container"])]
+    pub output_type: String,
+    /// Directory of files added to the UKIs' rootfs.
+    #[arg(short = 'o', long = "overlay-rootfs", value_name = "DIR")]
+    pub overlay_rootfs: Option<PathBuf>,
+    /// Directory of files added to the ISO.
+    #[arg(short = 'i', long = "overlay-iso", value_name = "DIR")]
+    pub overlay_iso: Option<PathBuf>,
+    /// Appended to the default entry's command line.
+    #[arg(short = 'x', long = "extend-cmdline")]
+    pub extend_cmdline: Option<String>,
+    /// One more entry with the default command line plus this (repeatable).
+    #[arg(short = 'c', long = "extra-cmdline")]
+    pub extra_cmdline: Vec<String>,
+    /// One more entry, "Title: args" (repeatable).
+    #[arg(short = 's', long = "single-efi-cmdline")]
+    pub single_efi_cmdline: Vec<String>,
+    /// Boot entry title.
+    #[arg(long = "boot-branding", default_value = "Kairos")]
+    pub boot_branding: String,
+    /// Add the OS version to the entries.
+    #[arg(long = "include-version-in-config")]
+    pub include_version_in_config: bool,
+    /// Add the extra command line to the entries.
+    #[arg(long = "include-cmdline-in-config")]
+    pub include_cmdline_in_config: bool,
+    /// Directory with PK.auth, KEK.auth and db.auth to enroll (genkey's).
+    #[arg(long = "public-keys", value_name = "DIR", required = true)]
+    pub public_keys: PathBuf,
+    /// Key that signs the PCR policy (genkey's tpm2-pcr-private.pem).
+    #[arg(long = "tpm-pcr-private-key", value_name = "FILE", required = true)]
+    pub tpm_pcr_private_key: PathBuf,
+    /// Secure Boot signing key (genkey's db.key).
+    #[arg(long = "sb-key", value_name = "FILE", required = true)]
+    pub sb_key: PathBuf,
+    /// Its certificate (genkey's db.pem).
+    #[arg(long = "sb-cert", value_name = "FILE", required = true)]
+    pub sb_cert: PathBuf,
+    /// Warn when a UKI is larger than this many MiB.
+    #[arg(long = "efi-size-warn", default_value_t = 1024)]
+    pub efi_size_warn: u32,
+    /// systemd-boot's secure-boot-enroll.
+    #[arg(long = "secure-boot-enroll", default_value = "if-safe", value_parser = ["off", "manual", "if-safe", "force"])]
+    pub secure_boot_enroll: String,
+    /// A splash BMP (not supported here yet).
+    #[arg(long)]
+    pub splash: Option<PathBuf>,
+    /// Take systemd-boot and its stub from the image instead of the bundled ones.
+    #[arg(long = "sdboot-in-source")]
+    pub sdboot_in_source: bool,
+    /// Cloud-config for the ISO's config.yaml: a file, an http(s) URL, or -.
+    #[arg(long = "cloud-config", value_name = "PATH|URL|-")]
+    pub cloud_config: Option<String>,
+    /// Set any other configuration key (e.g. arch, state_dir).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod builtins {
     include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 }
+mod build_uki;
 mod cli;
 mod inputs;
 mod netboot;
@@ -101,6 +102,54 @@ fn genkey(args: cli::GenkeyArgs) -> Result<()> {
     Ok(())
 }
 
+/// Builds `outputs` from `inputs`, then serves what the configuration says
+/// (netboot, the artifact server) until a signal; returns the artifacts.
+pub(crate) async fn build(
+    inputs: &cli::Inputs,
+    outputs: &[String],
+    common: &cli::Common,
+) -> Result<Vec<auroraboot_plugins::Artifact>> {
+    let resolved = inputs::resolve(inputs).await?;
+    let (runtime, discovery) = discover(common).await?;
+    settings::check(&resolved, &discovery)?;
+    report_keys(&resolved, &discovery);
+    // One listener for the whole run: a signal between the build and
+    // the servers must not be lost.
+    let signals = Signals::listen(runtime.cancel_flag());
+    let request = auroraboot_pipeline::Request {
+        runtime: &runtime,
+        discovery: &discovery,
+        resolved: &resolved,
+        outputs,
+        wait_lock: common.wait_lock,
+        observer: Arc::new(progress::Progress::new()),
+    };
+    let serve = tokio::select! {
+        result = auroraboot_pipeline::run(request) => result.map_err(anyhow::Error::from),
+        signal = signals.received() => Err(Interrupted(signal).into()),
+    };
+    // A plugin stopped by the signal reports that; say which signal.
+    let serve = match (serve, signals.already()) {
+        (Ok(serve), None) => serve,
+        (Err(e), Some(signal)) if e.downcast_ref::<Interrupted>().is_none() => {
+            tracing::debug!("{e:#}");
+            return Err(Interrupted(signal).into());
+        }
+        (Err(e), _) => return Err(e),
+        (Ok(_), Some(signal)) => return Err(Interrupted(signal).into()),
+    };
+    let artifacts = serve.artifacts.clone();
+    if !serve.nothing_to_serve() {
+        serve.lock.downgrade("serving").await?;
+    }
+    let stop = signals.received();
+    netboot::serve_all(&resolved, serve, async move {
+        stop.await;
+    })
+    .await?;
+    Ok(artifacts)
+}
+
 async fn main_inner(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Genkey(args)) => genkey(args),
@@ -159,45 +208,10 @@ async fn main_inner(cli: Cli) -> Result<()> {
                 _ = shutdown_signal() => anyhow::bail!("interrupted; the partial extraction was removed"),
             }
         }
-        None => {
-            let resolved = inputs::resolve(&cli.inputs).await?;
-            let (runtime, discovery) = discover(&cli.common).await?;
-            settings::check(&resolved, &discovery)?;
-            report_keys(&resolved, &discovery);
-            // One listener for the whole run: a signal between the build and
-            // the servers must not be lost.
-            let signals = Signals::listen(runtime.cancel_flag());
-            let request = auroraboot_pipeline::Request {
-                runtime: &runtime,
-                discovery: &discovery,
-                resolved: &resolved,
-                outputs: &cli.output,
-                wait_lock: cli.common.wait_lock,
-                observer: Arc::new(progress::Progress::new()),
-            };
-            let serve = tokio::select! {
-                result = auroraboot_pipeline::run(request) => result.map_err(anyhow::Error::from),
-                signal = signals.received() => Err(Interrupted(signal).into()),
-            };
-            // A plugin stopped by the signal reports that; say which signal.
-            let serve = match (serve, signals.already()) {
-                (Ok(serve), None) => serve,
-                (Err(e), Some(signal)) if e.downcast_ref::<Interrupted>().is_none() => {
-                    tracing::debug!("{e:#}");
-                    return Err(Interrupted(signal).into());
-                }
-                (Err(e), _) => return Err(e),
-                (Ok(_), Some(signal)) => return Err(Interrupted(signal).into()),
-            };
-            if !serve.nothing_to_serve() {
-                serve.lock.downgrade("serving").await?;
-            }
-            let stop = signals.received();
-            netboot::serve_all(&resolved, serve, async move {
-                stop.await;
-            })
+        Some(Command::BuildUki(args)) => build_uki::run(args, &cli.common).await,
+        None => build(&cli.inputs, &cli.output, &cli.common)
             .await
-        }
+            .map(|_| ()),
     }
 }
 

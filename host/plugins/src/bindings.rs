@@ -15,6 +15,7 @@ pub mod v2 {
             "auroraboot:plugin/fs.output": crate::capabilities::OutputHandle,
             "auroraboot:plugin/fs.output-dir": crate::capabilities::OutputDirHandle,
             "auroraboot:plugin/codec.batch": crate::codec::BatchHandle,
+            "auroraboot:plugin/codec.compressor": crate::codec::StreamHandle,
             "auroraboot:plugin/signing.key": crate::signing::KeyHandle,
         },
     });

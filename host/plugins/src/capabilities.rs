@@ -9,7 +9,7 @@ use crate::bindings::v2::auroraboot::plugin::fs::{
     self, CreateOptions, DirEntry, EntryKind, Error, ErrorCode, Metadata,
 };
 use crate::bindings::v2::auroraboot::plugin::host::{self, Level};
-use crate::codec::BatchHandle;
+use crate::codec::{BatchHandle, StreamHandle};
 use crate::contract::Role;
 use crate::limits::Budget;
 use crate::session::PluginState;
@@ -726,6 +726,33 @@ impl codec::Host for PluginState {
         let resource = self.push(batch).map_err(|e| e.message)?;
         self.batches += 1;
         Ok(resource)
+    }
+
+    fn start_compressor(&mut self, opts: Options) -> Result<Resource<StreamHandle>, String> {
+        let stream = StreamHandle::start(opts)?;
+        self.push(stream).map_err(|e| e.message)
+    }
+}
+
+impl codec::HostCompressor for PluginState {
+    fn write(&mut self, this: Resource<StreamHandle>, data: Vec<u8>) -> Result<Vec<u8>, String> {
+        let stream = self
+            .table
+            .get_mut(&this)
+            .map_err(|e| format!("codec: bad stream handle: {e}"))?;
+        stream.write(&data)
+    }
+
+    fn finish(&mut self, this: Resource<StreamHandle>) -> Result<Vec<u8>, String> {
+        let stream = self
+            .table
+            .get_mut(&this)
+            .map_err(|e| format!("codec: bad stream handle: {e}"))?;
+        stream.finish()
+    }
+
+    fn drop(&mut self, this: Resource<StreamHandle>) -> wasmtime::Result<()> {
+        self.release(this)
     }
 }
 

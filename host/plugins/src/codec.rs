@@ -1,7 +1,8 @@
 //! The `codec` service: compresses batches of independent blocks natively,
 //! in parallel on all cores (what a single-threaded wasm compressor cannot),
 //! either while the plugin waits (`compress`) or in the background while it
-//! reads its next batch (`start`, then `batch.finish`).
+//! reads its next batch (`start`, then `batch.finish`); and single streams
+//! fed in pieces (`start-compressor`), zstd on all cores.
 
 use crate::bindings::v2::auroraboot::plugin::codec::{Algorithm, Options};
 use rayon::prelude::*;
@@ -80,6 +81,113 @@ pub(crate) fn compress(opts: Options, blocks: &[Vec<u8>]) -> Compressed {
         .par_iter()
         .map(|block| compress_one(opts.algorithm, level, block).map_err(|e| format!("codec: {e}")))
         .collect()
+}
+
+/// A stream's encoder; `None` once finished.
+pub struct StreamHandle {
+    encoder: Option<Encoder>,
+}
+
+enum Encoder {
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Zlib(flate2::write::ZlibEncoder<Vec<u8>>),
+    Xz(Box<xz2::write::XzEncoder<Vec<u8>>>),
+    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+}
+
+impl Encoder {
+    fn new(opts: Options) -> Result<Self, String> {
+        let level = checked_level(opts)?;
+        let io = |e: std::io::Error| format!("codec: {e}");
+        Ok(match opts.algorithm {
+            Algorithm::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::new(level),
+            )),
+            Algorithm::Zlib => Encoder::Zlib(flate2::write::ZlibEncoder::new(
+                Vec::new(),
+                flate2::Compression::new(level),
+            )),
+            Algorithm::Xz => {
+                let stream =
+                    xz2::stream::Stream::new_easy_encoder(level, xz2::stream::Check::Crc32)
+                        .map_err(|e| format!("codec: {e}"))?;
+                Encoder::Xz(Box::new(xz2::write::XzEncoder::new_stream(
+                    Vec::new(),
+                    stream,
+                )))
+            }
+            Algorithm::Zstd => {
+                let mut e =
+                    zstd::stream::write::Encoder::new(Vec::new(), level as i32).map_err(io)?;
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+                e.multithread(cores).map_err(io)?;
+                Encoder::Zstd(e)
+            }
+        })
+    }
+
+    /// The compressed bytes produced so far, taken out.
+    fn take(&mut self) -> Vec<u8> {
+        let buffer = match self {
+            Encoder::Gzip(e) => e.get_mut(),
+            Encoder::Zlib(e) => e.get_mut(),
+            Encoder::Xz(e) => e.get_mut(),
+            Encoder::Zstd(e) => e.get_mut(),
+        };
+        std::mem::take(buffer)
+    }
+
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Encoder::Gzip(e) => e.write_all(data),
+            Encoder::Zlib(e) => e.write_all(data),
+            Encoder::Xz(e) => e.write_all(data),
+            Encoder::Zstd(e) => e.write_all(data),
+        }
+    }
+
+    fn finish(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Zlib(e) => e.finish(),
+            Encoder::Xz(e) => e.finish(),
+            Encoder::Zstd(e) => e.finish(),
+        }
+    }
+}
+
+impl StreamHandle {
+    pub(crate) fn start(opts: Options) -> Result<Self, String> {
+        Ok(StreamHandle {
+            encoder: Some(Encoder::new(opts)?),
+        })
+    }
+
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+        if data.len() > MAX_BATCH_BYTES {
+            return Err(format!(
+                "codec: {} bytes in one write, the limit is {MAX_BATCH_BYTES}",
+                data.len()
+            ));
+        }
+        let encoder = self
+            .encoder
+            .as_mut()
+            .ok_or("codec: this stream was already finished")?;
+        encoder.write(data).map_err(|e| format!("codec: {e}"))?;
+        Ok(encoder.take())
+    }
+
+    pub(crate) fn finish(&mut self) -> Result<Vec<u8>, String> {
+        let mut encoder = self
+            .encoder
+            .take()
+            .ok_or("codec: this stream was already finished")?;
+        let ready = encoder.take();
+        let rest = encoder.finish().map_err(|e| format!("codec: {e}"))?;
+        Ok([ready, rest].concat())
+    }
 }
 
 fn checked_level(opts: Options) -> Result<u32, String> {
@@ -173,6 +281,50 @@ mod tests {
                 assert_eq!(&plain, original);
             }
         }
+    }
+
+    #[test]
+    fn a_stream_is_one_frame_whatever_the_pieces() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        for alg in [
+            Algorithm::Gzip,
+            Algorithm::Zlib,
+            Algorithm::Xz,
+            Algorithm::Zstd,
+        ] {
+            let mut stream = StreamHandle::start(opts(alg, None)).unwrap();
+            let mut out = Vec::new();
+            for piece in data.chunks(700_001) {
+                out.extend(stream.write(piece).unwrap());
+            }
+            out.extend(stream.finish().unwrap());
+            assert!(stream.finish().unwrap_err().contains("already finished"));
+            assert!(stream.write(b"x").unwrap_err().contains("already finished"));
+            let mut plain = Vec::new();
+            match alg {
+                Algorithm::Gzip => flate2::read::GzDecoder::new(&out[..]).read_to_end(&mut plain),
+                Algorithm::Zlib => flate2::read::ZlibDecoder::new(&out[..]).read_to_end(&mut plain),
+                Algorithm::Xz => xz2::read::XzDecoder::new(&out[..]).read_to_end(&mut plain),
+                Algorithm::Zstd => {
+                    // One frame: the frame decoder stops exactly at the end.
+                    let size = zstd::zstd_safe::find_frame_compressed_size(&out).unwrap();
+                    assert_eq!(size, out.len(), "a single zstd frame");
+                    zstd::stream::read::Decoder::new(&out[..])
+                        .unwrap()
+                        .read_to_end(&mut plain)
+                }
+            }
+            .unwrap();
+            assert_eq!(plain, data, "{alg:?}");
+        }
+        assert!(StreamHandle::start(opts(Algorithm::Zstd, Some(23))).is_err());
+        let mut stream = StreamHandle::start(opts(Algorithm::Zstd, None)).unwrap();
+        assert!(
+            stream
+                .write(&vec![0; MAX_BATCH_BYTES + 1])
+                .unwrap_err()
+                .contains("in one write")
+        );
     }
 
     #[test]

@@ -86,8 +86,19 @@ pub fn entries(branding: &str, extend: &str, extra: &[String], single: &[String]
     out
 }
 
-/// `loader/entries/<file_name>.conf` (profile 0).
-pub fn conf(entry: &Entry, version: &str, include_version: bool, include_cmdline: bool) -> String {
+/// The systemd-boot version that reads an entry's `uki` key (255); older
+/// ones ignore it, so their entries name the UKI with `efi` instead.
+pub const UKI_KEY_SINCE: u32 = 255;
+
+/// `loader/entries/<file_name>.conf` (profile 0), for a systemd-boot of
+/// `boot_version`.
+pub fn conf(
+    entry: &Entry,
+    version: &str,
+    include_version: bool,
+    include_cmdline: bool,
+    boot_version: u32,
+) -> String {
     let mut own = entry
         .cmdline
         .strip_prefix(CMDLINE)
@@ -97,8 +108,13 @@ pub fn conf(entry: &Entry, version: &str, include_version: bool, include_cmdline
         own = "";
     }
     let name = &entry.file_name;
+    let key = if boot_version >= UKI_KEY_SINCE {
+        "uki"
+    } else {
+        "efi"
+    };
     let mut text = format!(
-        "title {}\nsort-key {name}-0\nuki /EFI/kairos/{name}.efi\nprofile 0\n",
+        "title {}\nsort-key {name}-0\n{key} /EFI/kairos/{name}.efi\nprofile 0\n",
         entry.title
     );
     if include_version {
@@ -178,11 +194,16 @@ mod tests {
     fn conf_files() {
         let e = &entries("Kairos", "rd.x", &[], &[])[0];
         assert_eq!(
-            conf(e, "v3.2.1", false, false),
+            conf(e, "v3.2.1", false, false, 257),
             "title Kairos\nsort-key norole-0\nuki /EFI/kairos/norole.efi\nprofile 0\n"
         );
         assert!(
-            conf(e, "v3.2.1", true, true).ends_with("version v3.2.1\ncmdline install-mode rd.x\n")
+            conf(e, "v3.2.1", true, true, 257)
+                .ends_with("version v3.2.1\ncmdline install-mode rd.x\n")
+        );
+        assert!(
+            conf(e, "v3.2.1", false, false, 254).contains("\nefi /EFI/kairos/norole.efi\n"),
+            "254 reads no uki key"
         );
         assert_eq!(
             loader_conf("if-safe"),

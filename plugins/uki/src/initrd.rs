@@ -3,8 +3,8 @@
 //! newc cpio with `/init -> /usr/bin/immucore` and the `/oem`, `/efi` and
 //! `/usr/local/cloud-config` directories, without `/boot` (the kernel
 //! travels as `.linux`) and without the contents of `/sys /run /dev /tmp
-//! /proc`; owners, times and devices zeroed. Compressed as zstd frames by
-//! the host's codec (the kernel unpacks concatenated frames).
+//! /proc`; owners, times and devices zeroed. Compressed as one zstd frame
+//! by the host's codec as it is written.
 
 use auroraboot_cpio::{Header, S_IFDIR, S_IFLNK, S_IFREG, Writer};
 use auroraboot_sdk::codec::{self, Algorithm};
@@ -23,6 +23,8 @@ const ADDED: [&[u8]; 5] = [
     b"usr/local/cloud-config",
 ];
 const BLOCK: usize = 1 << 20;
+/// How much cpio is handed to the compressor at a time.
+const FEED: usize = 8 << 20;
 /// zstd level: what upstream's `SpeedBestCompression` corresponds to.
 const LEVEL: u32 = 11;
 
@@ -104,8 +106,11 @@ fn listing(trees: &[(&str, &Dir)]) -> Result<BTreeMap<Vec<u8>, Item>, String> {
     Ok(items)
 }
 
-/// Compressed output, a batch of blocks at a time.
+/// The cpio archive compressed as it is written: one zstd frame (Linux
+/// wants each compressed part of an initramfs to end with a whole cpio
+/// archive, so independent blocks would not do).
 struct Compressed {
+    compressor: codec::Compressor,
     pending: Vec<u8>,
     out: Vec<u8>,
 }
@@ -113,28 +118,33 @@ struct Compressed {
 impl std::io::Write for Compressed {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.pending.extend_from_slice(bytes);
-        if self.pending.len() >= codec::MAX_BLOCKS.min(32) * BLOCK {
-            self.compress_pending().map_err(std::io::Error::other)?;
+        if self.pending.len() >= FEED {
+            self.feed()?;
         }
         Ok(bytes.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.compress_pending().map_err(std::io::Error::other)
+        self.feed()
     }
 }
 
 impl Compressed {
-    fn compress_pending(&mut self) -> Result<(), String> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let blocks: Vec<Vec<u8>> = self.pending.chunks(BLOCK).map(<[u8]>::to_vec).collect();
+    fn feed(&mut self) -> std::io::Result<()> {
+        let ready = self
+            .compressor
+            .write(&self.pending)
+            .map_err(std::io::Error::other)?;
         self.pending.clear();
-        for frame in codec::compress(Algorithm::Zstd, Some(LEVEL), &blocks)? {
-            self.out.extend_from_slice(&frame);
-        }
+        self.out.extend_from_slice(&ready);
         Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<u8>, String> {
+        self.feed().map_err(|e| e.to_string())?;
+        let rest = self.compressor.finish()?;
+        self.out.extend_from_slice(&rest);
+        Ok(self.out)
     }
 }
 
@@ -161,7 +171,9 @@ pub fn build(rootfs: &Dir, overlay: Option<&Dir>) -> Result<Vec<u8>, String> {
             source: Source::Dir,
         });
     }
+    let compressor = codec::compressor(Algorithm::Zstd, Some(LEVEL))?;
     let mut cpio = Writer::new(Compressed {
+        compressor,
         pending: Vec::new(),
         out: Vec::new(),
     });
@@ -205,7 +217,5 @@ pub fn build(rootfs: &Dir, overlay: Option<&Dir>) -> Result<Vec<u8>, String> {
             }
         }
     }
-    let mut compressed = cpio.finish().map_err(|e| e.to_string())?;
-    std::io::Write::flush(&mut compressed).map_err(io)?;
-    Ok(compressed.out)
+    cpio.finish().map_err(|e| e.to_string())?.finish()
 }

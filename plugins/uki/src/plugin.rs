@@ -206,11 +206,21 @@ fn build(request: &BuildRequest) -> Result<Report, String> {
         .get_int("uki.efi_size_warn")
         .unwrap_or(1024) as u64;
     let mut files: esp::Files = Vec::new();
-    let signed_boot = sign::authenticode(
-        auroraboot_pe::Pe::parse(systemd_boot).map_err(|e| format!("systemd-boot: {e}"))?,
-        &keys,
-        "systemd-boot",
-    )?;
+    let boot_pe =
+        auroraboot_pe::Pe::parse(systemd_boot).map_err(|e| format!("systemd-boot: {e}"))?;
+    let boot_version = boot_pe
+        .section_data(".sdmagic")
+        .and_then(|m| std::str::from_utf8(m).ok())
+        .and_then(|m| m.split("systemd-boot ").nth(1))
+        .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|v| v.parse::<u32>().ok())
+        .ok_or("systemd-boot names no version in .sdmagic")?;
+    if boot_version < entries::UKI_KEY_SINCE {
+        auroraboot_sdk::log::info(&format!(
+            "systemd-boot {boot_version} reads no `uki` key: the entries name the UKIs with `efi`"
+        ));
+    }
+    let signed_boot = sign::authenticode(boot_pe, &keys, "systemd-boot")?;
     files.push(("EFI/BOOT/BOOTX64.EFI".into(), signed_boot));
     files.push((
         "loader/loader.conf".into(),
@@ -242,6 +252,7 @@ fn build(request: &BuildRequest) -> Result<Report, String> {
             &version,
             include("uki.include_version_in_config"),
             include("uki.include_cmdline_in_config"),
+            boot_version,
         );
         files.push((
             format!("loader/entries/{}.conf", entry.file_name),

@@ -229,7 +229,7 @@ fn the_uki_iso_holds_signed_ukis_and_systemd_boot_that_enrolls_the_keys() {
     assert!(
         std::fs::read_to_string(get("/loader/entries/norole.conf"))
             .unwrap()
-            .contains("uki /EFI/kairos/norole.efi")
+            .contains("efi /EFI/kairos/norole.efi")
     );
 
     // The UKI's sections.
@@ -256,6 +256,10 @@ fn the_uki_iso_holds_signed_ukis_and_systemd_boot_that_enrolls_the_keys() {
     assert!(uname.ends_with("-cloud-amd64"), "{uname}");
     // The initrd: the rootfs without /boot, /init -> immucore, upstream's dirs.
     std::fs::write(work.join("initrd.zst"), section(&uki, ".initrd")).unwrap();
+    // One zstd frame: Linux refuses a compressed part of an initramfs that
+    // ends inside a cpio archive (regression: initramfs_is_one_zstd_frame).
+    let frames = output(Command::new("zstd").arg("-lv").arg(work.join("initrd.zst")));
+    assert!(frames.contains("# Zstandard Frames: 1\n"), "{frames}");
     let listing = output(Command::new("sh").arg("-c").arg(format!(
         "zstd -dc '{}' | cpio -itv --quiet",
         work.join("initrd.zst").display()

@@ -1,0 +1,228 @@
+//! Trusted Boot end to end: `auroraboot` builds the UKI ISO of the test
+//! fixture signed with genkey's keys, and OVMF's Secure Boot firmware,
+//! starting in setup mode, boots it twice: first systemd-boot enrolls the
+//! keys from `loader/keys/auto` and resets, then, with Secure Boot
+//! enforced, the signed systemd-boot starts the signed UKI, whose initrd
+//! (the whole rootfs, `/init` -> the fixture's `immucore`) reports
+//! `SecureBoot=1` and the cloud-config it finds on the CD.
+
+use auroraboot_tests::qemu::{EMPTY_VARS, Firmware, Medium, boot};
+use auroraboot_tests::{RunExt, Sandbox, fixture};
+use std::time::Duration;
+
+const CLOUD_CONFIG: &str = "#cloud-config\nhostname: trusted-[[ .github.user ]]\n";
+
+#[test]
+fn the_uki_iso_enrolls_its_keys_then_boots_with_secure_boot_enforced() {
+    let sb = Sandbox::kept("uki-secure-boot");
+    sb.auroraboot()
+        .args(["genkey", "fleet", "-o", "keys"])
+        .run()
+        .success();
+    sb.write("cloud.yaml", CLOUD_CONFIG);
+    let key = |name: &str| format!("{}", sb.path("keys").join(name).display());
+    sb.build_from(&fixture::rootfs())
+        .args([
+            "--output",
+            "uki-iso",
+            "--cloud-config",
+            "cloud.yaml",
+            "--set",
+            "github.user=mudler",
+        ])
+        .arg("--set")
+        .arg(format!("uki.sb_key={}", key("db.key")))
+        .arg("--set")
+        .arg(format!("uki.sb_cert={}", key("db.pem")))
+        .arg("--set")
+        .arg(format!(
+            "uki.tpm_pcr_private_key={}",
+            key("tpm2-pcr-private.pem")
+        ))
+        .arg("--set")
+        .arg(format!("uki.public_keys={}", key("")))
+        .run()
+        .success();
+    let iso = sb
+        .state_dir()
+        .join("kairos-fixture-1-core-amd64-generic-v0.0.1-uki.iso");
+    assert!(iso.exists(), "{}", iso.display());
+
+    let vars = sb.path("OVMF_VARS.fd");
+    std::fs::copy(EMPTY_VARS, &vars).unwrap();
+    let firmware = || Firmware::SecureBoot { vars: vars.clone() };
+    // First boot, setup mode: systemd-boot enrolls PK, KEK and db and resets.
+    let started = std::time::Instant::now();
+    let enrolling = boot(
+        firmware(),
+        &[Medium::Cdrom(iso.clone())],
+        &sb.path("enroll.log"),
+        Duration::from_secs(300),
+    );
+    assert!(
+        !enrolling.has(fixture::BOOTED),
+        "booted before enrolling:\n{}",
+        enrolling.text
+    );
+    // Second boot: Secure Boot is on and the signed chain boots.
+    let console = boot(
+        firmware(),
+        &[Medium::Cdrom(iso)],
+        &sb.path("secure.log"),
+        Duration::from_secs(400),
+    );
+    assert!(
+        console.has(fixture::BOOTED),
+        "the UKI did not boot:\n{}",
+        console.text
+    );
+    assert_eq!(console.secure_boot(), Some(true), "{}", console.text);
+    assert_eq!(
+        console.cloud_config().as_deref(),
+        Some("#cloud-config\nhostname: trusted-mudler\n")
+    );
+    let cmdline = console.cmdline().unwrap_or_default();
+    assert!(
+        cmdline.contains("rd.immucore.uki") && cmdline.contains("install-mode"),
+        "{cmdline}"
+    );
+    eprintln!(
+        "power-on to SecureBoot=1: {:.0} s (both boots, TCG)",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// `build-uki` with upstream's flags, from `keys` (genkey's) in `sb`.
+fn build_uki(sb: &Sandbox, extra: &[&str]) -> auroraboot_tests::Run {
+    let rootfs = format!("dir:{}", fixture::rootfs().display());
+    sb.auroraboot()
+        .args(["build-uki", &rootfs, "-t", "iso", "-d", "out"])
+        .args([
+            "--public-keys",
+            "keys",
+            "--tpm-pcr-private-key",
+            "keys/tpm2-pcr-private.pem",
+        ])
+        .args(["--sb-key", "keys/db.key", "--sb-cert", "keys/db.pem"])
+        .args(extra)
+        .run()
+}
+
+#[test]
+fn build_uki_takes_upstreams_flags_and_leaves_only_the_artifact() {
+    let sb = Sandbox::new();
+    sb.auroraboot()
+        .args([
+            "gk",
+            "fleet",
+            "-o",
+            "keys",
+            "--skip-microsoft-certs-I-KNOW-WHAT-IM-DOING",
+        ])
+        .run()
+        .success();
+    build_uki(
+        &sb,
+        &[
+            "-n",
+            "custom",
+            "-c",
+            "rd.debug",
+            "-s",
+            "Recovery: recovery-mode",
+            "--boot-branding",
+            "Acme",
+        ],
+    )
+    .success();
+    let mut left: Vec<String> = std::fs::read_dir(sb.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["custom.iso", "custom.iso.sha256"]);
+    let listing = auroraboot_tests::tools::output(
+        std::process::Command::new("sh").arg("-c").arg(format!(
+            "xorriso -osirrox on -indev '{}' -extract /efiboot.img '{}' >/dev/null 2>&1 && mdir -/ -b -i '{}' ::/EFI/kairos",
+            sb.path("out/custom.iso").display(),
+            sb.path("esp.img").display(),
+            sb.path("esp.img").display()
+        )),
+    );
+    for efi in [
+        "norole.efi",
+        "norole_install-mode_rd.debug.efi",
+        "recovery.efi",
+    ] {
+        assert!(listing.to_lowercase().contains(efi), "{efi}:\n{listing}");
+    }
+}
+
+#[test]
+fn build_uki_names_the_flag_of_what_is_missing_before_any_work() {
+    let sb = Sandbox::new();
+    sb.auroraboot()
+        .args([
+            "gk",
+            "fleet",
+            "-o",
+            "keys",
+            "--skip-microsoft-certs-I-KNOW-WHAT-IM-DOING",
+        ])
+        .run()
+        .success();
+    let rootfs = format!("dir:{}", fixture::rootfs().display());
+    // A required flag left out: a usage error naming it.
+    let run = sb
+        .auroraboot()
+        .args(["build-uki", &rootfs, "-t", "iso", "--public-keys", "keys"])
+        .run();
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--tpm-pcr-private-key") && run.stderr.contains("--sb-key"),
+        "{}",
+        run.stderr
+    );
+    std::fs::rename(sb.path("keys/PK.auth"), sb.path("PK.auth")).unwrap();
+    build_uki(&sb, &[])
+        .failure()
+        .stderr_has("--public-keys")
+        .stderr_has("PK.auth");
+    std::fs::rename(sb.path("PK.auth"), sb.path("keys/PK.auth")).unwrap();
+    for (flag, args) in [
+        ("--sb-key", vec!["--sb-key", "nowhere.key"]),
+        ("--overlay-iso", vec!["--overlay-iso", "nowhere"]),
+        ("--extra-cmdline", vec!["-x", "a", "-c", "b"]),
+    ] {
+        build_uki(&sb, &args).failure().stderr_has(flag);
+    }
+    let rootfs_out = |t: &str| {
+        sb.auroraboot()
+            .args([
+                "bu",
+                &rootfs,
+                "-t",
+                t,
+                "--public-keys",
+                "keys",
+                "--tpm-pcr-private-key",
+                "keys/tpm2-pcr-private.pem",
+                "--sb-key",
+                "keys/db.key",
+                "--sb-cert",
+                "keys/db.pem",
+            ])
+            .run()
+    };
+    rootfs_out("uki")
+        .failure()
+        .stderr_has("-t iso builds the UKI ISO");
+    // A key that is not the certificate's: named, and nothing is written.
+    build_uki(&sb, &["--sb-cert", "keys/KEK.pem"])
+        .failure()
+        .stderr_has("does not belong to the certificate");
+    let left: Vec<_> = std::fs::read_dir(sb.path("out"))
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
