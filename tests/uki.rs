@@ -90,22 +90,166 @@ fn the_uki_iso_enrolls_its_keys_then_boots_with_secure_boot_enforced() {
         "power-on to SecureBoot=1: {:.0} s (both boots, TCG)",
         started.elapsed().as_secs_f64()
     );
+    refused_by_the_firmware(&sb, &vars, &iso_of(&sb));
+}
+
+fn iso_of(sb: &Sandbox) -> std::path::PathBuf {
+    sb.state_dir()
+        .join("kairos-fixture-1-core-amd64-generic-v0.0.1-uki.iso")
+}
+
+/// With the keys enrolled: an ISO signed by another key, and the good ISO
+/// with its UKI's signature removed, boot nothing (each from a copy of the
+/// enrolled variable store, in parallel).
+fn refused_by_the_firmware(sb: &Sandbox, vars: &std::path::Path, good: &std::path::Path) {
+    use auroraboot_tests::qemu::boot_until;
+    use auroraboot_tests::tools::output;
+    use std::process::Command;
+    // Another key set signs a second ISO.
+    sb.auroraboot()
+        .args([
+            "gk",
+            "other",
+            "-o",
+            "other",
+            "--skip-microsoft-certs-I-KNOW-WHAT-IM-DOING",
+        ])
+        .run()
+        .success();
+    let key = |dir: &str, name: &str| format!("{}", sb.path(dir).join(name).display());
+    build_uki(
+        sb,
+        &[
+            "-d",
+            "wrong",
+            "-n",
+            "wrong",
+            "--sb-key",
+            &key("other", "db.key"),
+            "--sb-cert",
+            &key("other", "db.pem"),
+        ],
+    )
+    .success();
+    let wrong = sb.path("wrong/wrong.iso");
+    // The good ISO's ESP with norole.efi unsigned (sbattach --remove).
+    let work = sb.path("unsigned");
+    std::fs::create_dir_all(&work).unwrap();
+    let esp = work.join("efiboot.img");
+    output(
+        Command::new("xorriso")
+            .arg("-osirrox")
+            .arg("on")
+            .arg("-indev")
+            .arg(good)
+            .arg("-extract")
+            .arg("/efiboot.img")
+            .arg(&esp),
+    );
+    let efi = work.join("norole.efi");
+    output(
+        Command::new("mcopy")
+            .arg("-n")
+            .arg("-i")
+            .arg(&esp)
+            .arg("::/EFI/kairos/norole.efi")
+            .arg(&efi),
+    );
+    output(Command::new("sbattach").arg("--remove").arg(&efi));
+    output(
+        Command::new("mcopy")
+            .arg("-o")
+            .arg("-i")
+            .arg(&esp)
+            .arg(&efi)
+            .arg("::/EFI/kairos/norole.efi"),
+    );
+    let tree = work.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::rename(&esp, tree.join("efiboot.img")).unwrap();
+    let unsigned = work.join("unsigned.iso");
+    output(
+        Command::new("xorriso")
+            .args([
+                "-as",
+                "mkisofs",
+                "-V",
+                "UKI_ISO_INSTALL",
+                "-isohybrid-gpt-basdat",
+                "-e",
+                "efiboot.img",
+                "-no-emul-boot",
+                "-o",
+            ])
+            .arg(&unsigned)
+            .arg(&tree),
+    );
+    let cases = [
+        ("wrong key", wrong, "wrong.log"),
+        ("unsigned UKI", unsigned, "unsigned.log"),
+    ];
+    std::thread::scope(|scope| {
+        let boots: Vec<_> = cases
+            .iter()
+            .map(|(what, iso, log)| {
+                let store = sb.path(&format!("{log}.vars"));
+                std::fs::copy(vars, &store).unwrap();
+                let log = sb.path(log);
+                scope.spawn(move || {
+                    let firmware = Firmware::SecureBoot { vars: store };
+                    let markers = [
+                        fixture::BOOTED,
+                        "Access Denied",
+                        "Access denied",
+                        "Security Violation",
+                    ];
+                    let console = boot_until(
+                        firmware,
+                        &[Medium::Cdrom(iso.clone())],
+                        &log,
+                        Duration::from_secs(300),
+                        &markers,
+                    )
+                    .unwrap_or_else(|c| c);
+                    (*what, console)
+                })
+            })
+            .collect();
+        for boot in boots {
+            let (what, console) = boot.join().unwrap();
+            assert!(
+                !console.has(fixture::BOOTED),
+                "{what}: booted anyway:\n{}",
+                console.text
+            );
+            assert!(
+                console.has("Access Denied")
+                    || console.has("Access denied")
+                    || console.has("Security Violation"),
+                "{what}: no refusal on the console:\n{}",
+                console.text
+            );
+        }
+    });
 }
 
 /// `build-uki` with upstream's flags, from `keys` (genkey's) in `sb`.
 fn build_uki(sb: &Sandbox, extra: &[&str]) -> auroraboot_tests::Run {
     let rootfs = format!("dir:{}", fixture::rootfs().display());
-    sb.auroraboot()
-        .args(["build-uki", &rootfs, "-t", "iso", "-d", "out"])
-        .args([
-            "--public-keys",
-            "keys",
-            "--tpm-pcr-private-key",
-            "keys/tpm2-pcr-private.pem",
-        ])
-        .args(["--sb-key", "keys/db.key", "--sb-cert", "keys/db.pem"])
-        .args(extra)
-        .run()
+    let mut cmd = sb.auroraboot();
+    cmd.args(["build-uki", &rootfs, "-t", "iso", "-d", "out"]);
+    // `extra` flags replace the default of the same flag.
+    for (flag, value) in [
+        ("--public-keys", "keys"),
+        ("--tpm-pcr-private-key", "keys/tpm2-pcr-private.pem"),
+        ("--sb-key", "keys/db.key"),
+        ("--sb-cert", "keys/db.pem"),
+    ] {
+        if !extra.contains(&flag) {
+            cmd.args([flag, value]);
+        }
+    }
+    cmd.args(extra).run()
 }
 
 #[test]

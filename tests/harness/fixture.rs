@@ -51,8 +51,9 @@ echo "AURORABOOT-FIXTURE-BOOTED"
 echo "CMDLINE: $(cat /proc/cmdline)"
 if [ -d /sys/firmware/efi ]; then
     mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
-    sb=$(od -An -tu1 -j4 -N1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c 2>/dev/null | tr -d ' ')
-    echo "SecureBoot=${sb:-unknown}"
+    # Four bytes of attributes, then the value.
+    set -- $(od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c 2>/dev/null)
+    echo "SecureBoot=${5:-unknown}"
 fi
 show() {
     echo "CLOUD-CONFIG-SOURCE: $2"

@@ -108,6 +108,36 @@ fn is_kernel_message(line: &str) -> bool {
 /// Boots `media` and waits up to `timeout` for the fixture's final marker;
 /// the serial log is kept in `log`. Panics with the console tail on timeout.
 pub fn boot(firmware: Firmware, media: &[Medium], log: &Path, timeout: Duration) -> Console {
+    match boot_until(firmware, media, log, timeout, &[crate::fixture::DONE]) {
+        Ok(console) => console,
+        Err(console) => {
+            let tail: String = console
+                .text
+                .chars()
+                .rev()
+                .take(3000)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            panic!(
+                "boot timed out after {timeout:?}; console ({}):\n{tail}",
+                log.display()
+            );
+        }
+    }
+}
+
+/// Boots `media` until the console shows one of `markers` or QEMU exits
+/// (`Ok`), or `timeout` passes (`Err`, with what the console showed): for
+/// boots that are expected to stop somewhere, e.g. at a firmware refusal.
+pub fn boot_until(
+    firmware: Firmware,
+    media: &[Medium],
+    log: &Path,
+    timeout: Duration,
+    markers: &[&str],
+) -> Result<Console, Console> {
     let netns = media.iter().find_map(|m| match m {
         Medium::Net { netns, .. } => Some(netns.clone()),
         _ => None,
@@ -216,35 +246,23 @@ pub fn boot(firmware: Firmware, media: &[Medium], log: &Path, timeout: Duration)
     }
     let mut child = cmd.spawn().expect("qemu-system-x86_64 must be installed");
     let deadline = Instant::now() + timeout;
+    let read = || String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
     loop {
-        let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+        let text = read();
         let exited = child.try_wait().expect("waiting for qemu").is_some();
-        if text.contains(crate::fixture::DONE) || exited {
+        if markers.iter().any(|m| text.contains(m)) || exited {
             if !exited {
                 // Give poweroff a moment, then make sure it is gone.
                 std::thread::sleep(Duration::from_millis(500));
                 let _ = child.kill();
             }
             let _ = child.wait();
-            let text =
-                String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
-            return Console { text };
+            return Ok(Console { text: read() });
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            let tail: String = text
-                .chars()
-                .rev()
-                .take(3000)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            panic!(
-                "boot timed out after {timeout:?}; console ({}):\n{tail}",
-                log.display()
-            );
+            return Err(Console { text: read() });
         }
         std::thread::sleep(Duration::from_millis(200));
     }
