@@ -39,3 +39,4 @@ bench: plugins
 	bash benches/pull.sh
 	bash benches/netboot.sh
 	bash benches/disk.sh
+	bash benches/uki.sh

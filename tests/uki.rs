@@ -237,9 +237,10 @@ fn refused_by_the_firmware(sb: &Sandbox, vars: &std::path::Path, good: &std::pat
 fn build_uki(sb: &Sandbox, extra: &[&str]) -> auroraboot_tests::Run {
     let rootfs = format!("dir:{}", fixture::rootfs().display());
     let mut cmd = sb.auroraboot();
-    cmd.args(["build-uki", &rootfs, "-t", "iso", "-d", "out"]);
+    cmd.args(["build-uki", &rootfs, "-t", "iso"]);
     // `extra` flags replace the default of the same flag.
     for (flag, value) in [
+        ("-d", "out"),
         ("--public-keys", "keys"),
         ("--tpm-pcr-private-key", "keys/tpm2-pcr-private.pem"),
         ("--sb-key", "keys/db.key"),
