@@ -233,6 +233,22 @@ fn refused_by_the_firmware(sb: &Sandbox, vars: &std::path::Path, good: &std::pat
     });
 }
 
+/// A sandbox with genkey's keys in `keys/` (without Microsoft's).
+fn with_keys() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.auroraboot()
+        .args([
+            "gk",
+            "fleet",
+            "-o",
+            "keys",
+            "--skip-microsoft-certs-I-KNOW-WHAT-IM-DOING",
+        ])
+        .run()
+        .success();
+    sb
+}
+
 /// `build-uki` with upstream's flags, from `keys` (genkey's) in `sb`.
 fn build_uki(sb: &Sandbox, extra: &[&str]) -> auroraboot_tests::Run {
     let rootfs = format!("dir:{}", fixture::rootfs().display());
@@ -255,17 +271,7 @@ fn build_uki(sb: &Sandbox, extra: &[&str]) -> auroraboot_tests::Run {
 
 #[test]
 fn build_uki_takes_upstreams_flags_and_leaves_only_the_artifact() {
-    let sb = Sandbox::new();
-    sb.auroraboot()
-        .args([
-            "gk",
-            "fleet",
-            "-o",
-            "keys",
-            "--skip-microsoft-certs-I-KNOW-WHAT-IM-DOING",
-        ])
-        .run()
-        .success();
+    let sb = with_keys();
     build_uki(
         &sb,
         &[
@@ -305,17 +311,7 @@ fn build_uki_takes_upstreams_flags_and_leaves_only_the_artifact() {
 
 #[test]
 fn build_uki_names_the_flag_of_what_is_missing_before_any_work() {
-    let sb = Sandbox::new();
-    sb.auroraboot()
-        .args([
-            "gk",
-            "fleet",
-            "-o",
-            "keys",
-            "--skip-microsoft-certs-I-KNOW-WHAT-IM-DOING",
-        ])
-        .run()
-        .success();
+    let sb = with_keys();
     let rootfs = format!("dir:{}", fixture::rootfs().display());
     // A required flag left out: a usage error naming it.
     let run = sb

@@ -105,7 +105,7 @@ pub enum Command {
     /// with -t iso, the UKI ISO that enrolls the Secure Boot keys of
     /// --public-keys through systemd-boot and boots the UKIs.
     #[command(name = "build-uki", visible_alias = "bu")]
-    BuildUki(BuildUkiArgs),
+    BuildUki(Box<BuildUkiArgs>),
     /// Print the version and the plugin API version.
     Version,
 }

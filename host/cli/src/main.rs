@@ -208,7 +208,7 @@ async fn main_inner(cli: Cli) -> Result<()> {
                 _ = shutdown_signal() => anyhow::bail!("interrupted; the partial extraction was removed"),
             }
         }
-        Some(Command::BuildUki(args)) => build_uki::run(args, &cli.common).await,
+        Some(Command::BuildUki(args)) => build_uki::run(*args, &cli.common).await,
         None => build(&cli.inputs, &cli.output, &cli.common)
             .await
             .map(|_| ()),

@@ -37,6 +37,14 @@ impl KeyHandle {
 
 impl signing::Host for PluginState {}
 
+impl PluginState {
+    fn key(&self, this: &Resource<KeyHandle>) -> Result<&KeyHandle, String> {
+        self.table
+            .get(this)
+            .map_err(|e| format!("bad key handle: {e}"))
+    }
+}
+
 impl signing::HostKey for PluginState {
     fn public_key(&mut self, this: Resource<KeyHandle>) -> Vec<u8> {
         let Ok(key) = self.table.get(&this) else {
@@ -55,10 +63,7 @@ impl signing::HostKey for PluginState {
         this: Resource<KeyHandle>,
         digest: Vec<u8>,
     ) -> Result<Vec<u8>, String> {
-        let key = self
-            .table
-            .get(&this)
-            .map_err(|e| format!("bad key handle: {e}"))?;
+        let key = self.key(&this)?;
         key.digest(&digest)?;
         tracing::debug!("{}: signing a digest with {}", self.plugin, key.name);
         key.signer
@@ -71,10 +76,7 @@ impl signing::HostKey for PluginState {
         this: Resource<KeyHandle>,
         digest: Vec<u8>,
     ) -> Result<Vec<u8>, String> {
-        let key = self
-            .table
-            .get(&this)
-            .map_err(|e| format!("bad key handle: {e}"))?;
+        let key = self.key(&this)?;
         let digest = key.digest(&digest)?;
         tracing::debug!("{}: Authenticode-signing with {}", self.plugin, key.name);
         pkcs7::authenticode(key.signer.as_ref(), digest)
