@@ -36,6 +36,8 @@ tree="$work/rootfs"
 mkdir -p "$tree/boot" "$tree/etc"
 kernel=$(ls /boot/vmlinuz-*-cloud-amd64 | sort | tail -1)
 cp "$kernel" "$tree/boot/vmlinuz"
+# Kairos images carry an initrd too (the UKI does not use it: its initrd is the rootfs).
+echo initrd > "$tree/boot/initrd"
 printf 'NAME="Kairos bench"\nID=kairos\n' > "$tree/etc/os-release"
 printf 'KAIROS_FLAVOR="bench"\nKAIROS_FLAVOR_RELEASE="1"\nKAIROS_VARIANT="core"\nKAIROS_ARCH="amd64"\nKAIROS_MODEL="generic"\nKAIROS_VERSION="v1"\nKAIROS_RELEASE="v1"\n' > "$tree/etc/kairos-release"
 fill_tree "$tree" "$tree_mb"

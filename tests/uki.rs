@@ -367,3 +367,40 @@ fn build_uki_names_the_flag_of_what_is_missing_before_any_work() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Regression (uki_iso_over_128_mib): a UKI larger than what one host call
+/// may carry (wasmtime's 128 MiB) is written in pieces.
+#[test]
+fn a_uki_iso_over_128_mib_builds() {
+    let sb = with_keys();
+    let rootfs = sb.path("rootfs");
+    fixture::rootfs_copy(&rootfs);
+    let mut big = std::fs::File::create(rootfs.join("usr/big.bin")).unwrap();
+    std::io::copy(
+        &mut std::io::Read::take(std::fs::File::open("/dev/urandom").unwrap(), 140 << 20),
+        &mut big,
+    )
+    .unwrap();
+    sb.auroraboot()
+        .args([
+            "build-uki",
+            &format!("dir:{}", rootfs.display()),
+            "-t",
+            "iso",
+            "-d",
+            "out",
+            "-n",
+            "big",
+        ])
+        .args([
+            "--public-keys",
+            "keys",
+            "--tpm-pcr-private-key",
+            "keys/tpm2-pcr-private.pem",
+        ])
+        .args(["--sb-key", "keys/db.key", "--sb-cert", "keys/db.pem"])
+        .run()
+        .success();
+    let size = std::fs::metadata(sb.path("out/big.iso")).unwrap().len();
+    assert!(size > 140 << 20, "{size}");
+}

@@ -947,9 +947,22 @@ impl OutputDir {
 /// An artifact being written; kept only if the build succeeds.
 pub struct Output(sys::Output);
 
+/// The most bytes one host call carries: larger writes are split (the
+/// runtime bounds what one call may copy between the plugin and the host).
+pub const MAX_WRITE: usize = 16 << 20;
+
 impl Output {
+    /// Writes `data` at `offset`, in calls of at most [`MAX_WRITE`] bytes.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), Error> {
-        Ok(self.0.write_at(offset, data)?)
+        let mut at = offset;
+        for chunk in data.chunks(MAX_WRITE) {
+            self.0.write_at(at, chunk)?;
+            at += chunk.len() as u64;
+        }
+        if data.is_empty() {
+            self.0.write_at(offset, data)?;
+        }
+        Ok(())
     }
 
     pub fn set_len(&self, len: u64) -> Result<(), Error> {
