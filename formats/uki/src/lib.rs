@@ -9,39 +9,40 @@ pub mod measure;
 
 use auroraboot_pe::{CODE, DATA, Pe, PeError};
 
-/// The payload of one UKI.
-#[derive(Debug, Clone, Default)]
-pub struct Parts {
-    pub osrel: Vec<u8>,
-    pub cmdline: Vec<u8>,
-    pub initrd: Vec<u8>,
-    pub splash: Option<Vec<u8>>,
+/// The payload of one UKI, borrowed: several UKIs of one build share their
+/// kernel and initrd.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Parts<'a> {
+    pub osrel: &'a [u8],
+    pub cmdline: &'a [u8],
+    pub initrd: &'a [u8],
+    pub splash: Option<&'a [u8]>,
     /// The kernel release (`uname -r`), when known.
-    pub uname: Option<Vec<u8>>,
+    pub uname: Option<&'a [u8]>,
     /// The PEM public key PCR policies are signed with.
-    pub pcrpkey: Option<Vec<u8>>,
-    pub linux: Vec<u8>,
+    pub pcrpkey: Option<&'a [u8]>,
+    pub linux: &'a [u8],
 }
 
-impl Parts {
+impl<'a> Parts<'a> {
     /// The sections in the order they are appended (`.linux` last but for
     /// `.pcrsig`, leaving it room to decompress), as (name, bytes).
-    pub fn sections(&self) -> Vec<(&'static str, &[u8])> {
-        let mut out: Vec<(&'static str, &[u8])> = vec![
-            (".osrel", &self.osrel),
-            (".cmdline", &self.cmdline),
-            (".initrd", &self.initrd),
+    pub fn sections(&self) -> Vec<(&'static str, &'a [u8])> {
+        let mut out = vec![
+            (".osrel", self.osrel),
+            (".cmdline", self.cmdline),
+            (".initrd", self.initrd),
         ];
-        if let Some(s) = &self.splash {
-            out.push((".splash", s));
+        for (name, part) in [
+            (".splash", self.splash),
+            (".uname", self.uname),
+            (".pcrpkey", self.pcrpkey),
+        ] {
+            if let Some(bytes) = part {
+                out.push((name, bytes));
+            }
         }
-        if let Some(u) = &self.uname {
-            out.push((".uname", u));
-        }
-        if let Some(k) = &self.pcrpkey {
-            out.push((".pcrpkey", k));
-        }
-        out.push((".linux", &self.linux));
+        out.push((".linux", self.linux));
         out
     }
 }
@@ -55,7 +56,7 @@ pub enum UkiError {
 }
 
 /// The UKI: `stub` with `parts` (and `pcrsig`, when signed) appended.
-pub fn assemble(stub: Vec<u8>, parts: &Parts, pcrsig: Option<&[u8]>) -> Result<Pe, UkiError> {
+pub fn assemble(stub: Vec<u8>, parts: &Parts<'_>, pcrsig: Option<&[u8]>) -> Result<Pe, UkiError> {
     let mut pe = Pe::parse(stub)?;
     for (name, _) in parts.sections() {
         if pe.section_data(name).is_some() {

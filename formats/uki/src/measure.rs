@@ -27,8 +27,14 @@ pub const PCR: u32 = 11;
 /// The systemd version a stub reports in its `.sdmagic` section
 /// (`#### LoaderInfo: systemd-stub 254.26-1~bpo12+1 ####`).
 pub fn stub_version(sdmagic: &[u8]) -> Option<u32> {
+    sdmagic_version(sdmagic, "systemd-stub")
+}
+
+/// The version `program` (`systemd-stub`, `systemd-boot`) reports in an
+/// `.sdmagic` section.
+pub fn sdmagic_version(sdmagic: &[u8], program: &str) -> Option<u32> {
     let text = std::str::from_utf8(sdmagic).ok()?;
-    let rest = text.split("systemd-stub ").nth(1)?;
+    let rest = text.split(&format!("{program} ")).nth(1)?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }
@@ -160,6 +166,13 @@ mod tests {
             Some(254)
         );
         assert_eq!(stub_version(b"garbage"), None);
+        assert_eq!(
+            sdmagic_version(
+                b"#### LoaderInfo: systemd-boot 257.9-1 ####",
+                "systemd-boot"
+            ),
+            Some(257)
+        );
         assert!(!measured_sections(252).contains(&".uname"));
         assert!(measured_sections(254).contains(&".sbat"));
     }

@@ -6,15 +6,34 @@ use std::process::Command;
 
 const STUB: &str = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
 
-fn parts() -> Parts {
+const INITRD: [u8; 3000] = {
+    let mut b = [0u8; 3000];
+    let mut i = 0;
+    while i < 3000 {
+        b[i] = (i * 7) as u8;
+        i += 1;
+    }
+    b
+};
+const LINUX: [u8; 5000] = {
+    let mut b = [0u8; 5000];
+    let mut i = 0;
+    while i < 5000 {
+        b[i] = (i * 13) as u8;
+        i += 1;
+    }
+    b
+};
+
+fn parts() -> Parts<'static> {
     Parts {
-        osrel: b"NAME=Kairos\nID=kairos\n".to_vec(),
-        cmdline: b"console=ttyS0 rd.immucore.debug".to_vec(),
-        initrd: (0..3000u32).map(|i| (i * 7) as u8).collect(),
-        splash: Some(b"BM fake bitmap".to_vec()),
-        uname: Some(b"6.1.0-13-amd64".to_vec()),
-        pcrpkey: Some(b"-----BEGIN PUBLIC KEY-----\nfake\n-----END PUBLIC KEY-----\n".to_vec()),
-        linux: (0..5000u32).map(|i| (i * 13) as u8).collect(),
+        osrel: b"NAME=Kairos\nID=kairos\n",
+        cmdline: b"console=ttyS0 rd.immucore.debug",
+        initrd: &INITRD,
+        splash: Some(b"BM fake bitmap"),
+        uname: Some(b"6.1.0-13-amd64"),
+        pcrpkey: Some(b"-----BEGIN PUBLIC KEY-----\nfake\n-----END PUBLIC KEY-----\n"),
+        linux: &LINUX,
     }
 }
 

@@ -40,67 +40,47 @@ struct Item {
     source: Source,
 }
 
+/// Whether `path` is one of the top-level [`SKIPPED`] directories or lies
+/// in one.
+fn skipped(path: &[u8]) -> bool {
+    let top = path.split(|b| *b == b'/').next().unwrap_or_default();
+    SKIPPED.contains(&top)
+}
+
 /// Every entry of `trees` (later trees override earlier ones), by path.
 fn listing(trees: &[(&str, &Dir)]) -> Result<BTreeMap<Vec<u8>, Item>, String> {
     let mut items = BTreeMap::new();
     for (index, (label, root)) in trees.iter().enumerate() {
-        let mut pending: Vec<Vec<u8>> = vec![Vec::new()];
-        while let Some(prefix) = pending.pop() {
-            let dir = if prefix.is_empty() {
-                None
-            } else {
-                Some(
-                    root.open_dir(&prefix)
-                        .map_err(|e| format!("{label}: {e}"))?,
-                )
-            };
-            let entries = dir
-                .as_ref()
-                .unwrap_or(root)
-                .read_dir()
-                .map_err(|e| format!("{label}: {e}"))?;
-            for child in entries {
-                let path = if prefix.is_empty() {
-                    child.name.clone()
-                } else {
-                    [&prefix[..], b"/", &child.name].concat()
-                };
-                if index == 0 && prefix.is_empty() && SKIPPED.contains(&child.name.as_slice()) {
+        for entry in root.walk().map_err(|e| format!("{label}: {e}"))? {
+            if index == 0 && skipped(&entry.path) {
+                continue;
+            }
+            let perm = entry.meta.mode & 0o7777;
+            let item = match (entry.meta.kind, entry.link_target) {
+                (EntryKind::Directory, _) => Item {
+                    mode: S_IFDIR | perm,
+                    source: Source::Dir,
+                },
+                (EntryKind::File, _) => Item {
+                    mode: S_IFREG | perm,
+                    source: Source::File {
+                        tree: index,
+                        size: entry.meta.size,
+                    },
+                },
+                (EntryKind::Symlink, Some(target)) => Item {
+                    mode: S_IFLNK | 0o777,
+                    source: Source::Link(target),
+                },
+                (other, _) => {
+                    log::warn(&format!(
+                        "{label}: /{} skipped ({other:?}: the initrd holds files, directories and links)",
+                        String::from_utf8_lossy(&entry.path)
+                    ));
                     continue;
                 }
-                let perm = child.meta.mode & 0o7777;
-                let item = match child.meta.kind {
-                    EntryKind::Directory => {
-                        pending.push(path.clone());
-                        Item {
-                            mode: S_IFDIR | perm,
-                            source: Source::Dir,
-                        }
-                    }
-                    EntryKind::File => Item {
-                        mode: S_IFREG | perm,
-                        source: Source::File {
-                            tree: index,
-                            size: child.meta.size,
-                        },
-                    },
-                    EntryKind::Symlink => {
-                        let target = root.read_link(&path).map_err(|e| format!("{label}: {e}"))?;
-                        Item {
-                            mode: S_IFLNK | 0o777,
-                            source: Source::Link(target),
-                        }
-                    }
-                    other => {
-                        log::warn(&format!(
-                            "{label}: /{} skipped ({other:?}: the initrd holds files, directories and links)",
-                            String::from_utf8_lossy(&path)
-                        ));
-                        continue;
-                    }
-                };
-                items.insert(path, item);
-            }
+            };
+            items.insert(entry.path, item);
         }
     }
     Ok(items)

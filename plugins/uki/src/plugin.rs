@@ -77,37 +77,17 @@ fn keys(request: &BuildRequest) -> Result<sign::Keys<'_>, String> {
 /// The first file called `name` under `root`, in lexical order (upstream's
 /// `FindFirstFileInDir`).
 fn find_file(root: &Dir, name: &[u8]) -> Result<Option<Vec<u8>>, String> {
-    let mut pending: Vec<Vec<u8>> = vec![Vec::new()];
-    while let Some(prefix) = pending.pop() {
-        let dir = if prefix.is_empty() {
-            None
-        } else {
-            Some(root.open_dir(&prefix).map_err(|e| e.to_string())?)
-        };
-        let mut children = dir
-            .as_ref()
-            .unwrap_or(root)
-            .read_dir()
-            .map_err(|e| e.to_string())?;
-        children.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut subdirs = Vec::new();
-        for child in children {
-            let path = if prefix.is_empty() {
-                child.name.clone()
-            } else {
-                [&prefix[..], b"/", &child.name].concat()
-            };
-            match child.meta.kind {
-                EntryKind::File if child.name == name => {
-                    return Ok(Some(root.read(&path).map_err(|e| e.to_string())?));
-                }
-                EntryKind::Directory => subdirs.push(path),
-                _ => {}
-            }
-        }
-        pending.extend(subdirs.into_iter().rev());
+    let found = root
+        .walk()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|e| {
+            e.meta.kind == EntryKind::File && e.path.rsplit(|b| *b == b'/').next() == Some(name)
+        });
+    match found {
+        Some(entry) => Ok(Some(root.read(&entry.path).map_err(|e| e.to_string())?)),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 /// systemd-boot and its stub: from the rootfs with `uki.sdboot_in_source`,
@@ -130,10 +110,7 @@ fn systemd_boot(request: &BuildRequest) -> Result<(Vec<u8>, Vec<u8>), String> {
     )?;
     let read = |name: &str| {
         dir.read(format!("amd64/systemd-boot/{name}")).map_err(|e| {
-            format!(
-                "the bundled systemd-boot ({}/amd64/systemd-boot/{name}): {e}",
-                "bootloader_dir"
-            )
+            format!("the bundled systemd-boot (bootloader_dir/amd64/systemd-boot/{name}): {e}")
         })
     };
     Ok((read(stub)?, read(boot)?))
@@ -210,10 +187,7 @@ fn build(request: &BuildRequest) -> Result<Report, String> {
         auroraboot_pe::Pe::parse(systemd_boot).map_err(|e| format!("systemd-boot: {e}"))?;
     let boot_version = boot_pe
         .section_data(".sdmagic")
-        .and_then(|m| std::str::from_utf8(m).ok())
-        .and_then(|m| m.split("systemd-boot ").nth(1))
-        .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|v| v.parse::<u32>().ok())
+        .and_then(|m| auroraboot_uki::measure::sdmagic_version(m, "systemd-boot"))
         .ok_or("systemd-boot names no version in .sdmagic")?;
     if boot_version < entries::UKI_KEY_SINCE {
         auroraboot_sdk::log::info(&format!(
@@ -230,13 +204,13 @@ fn build(request: &BuildRequest) -> Result<Report, String> {
     for (n, entry) in list.iter().enumerate() {
         auroraboot_sdk::log::info(&format!("UKI {}.efi: {}", entry.file_name, entry.cmdline));
         let parts = Parts {
-            osrel: osrel.clone(),
-            cmdline: entry.cmdline.clone().into_bytes(),
-            initrd: initrd.clone(),
+            osrel: &osrel,
+            cmdline: entry.cmdline.as_bytes(),
+            initrd: &initrd,
             splash: None,
-            uname: uname.clone(),
+            uname: uname.as_deref(),
             pcrpkey: None,
-            linux: linux.clone(),
+            linux: &linux,
         };
         let efi = sign::uki(&stub, parts, &keys, &format!("{}.efi", entry.file_name))?;
         if efi.len() as u64 > warn_mib << 20 {
@@ -267,8 +241,7 @@ fn build(request: &BuildRequest) -> Result<Report, String> {
     iso::write(request, &name, &files)?;
     auroraboot_sdk::progress(1, 1);
     Ok(Report::new(format!(
-        "{name}: {} signed UKI(s), systemd-boot enrolling {}",
-        list.len(),
-        "PK, KEK, db"
+        "{name}: {} signed UKI(s), systemd-boot enrolling PK, KEK, db",
+        list.len()
     )))
 }

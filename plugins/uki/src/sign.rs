@@ -45,17 +45,20 @@ fn public_pem(der: &[u8]) -> Vec<u8> {
 }
 
 /// One signed UKI of `parts` (its `.pcrpkey` is set here) on `stub`.
-pub fn uki(stub: &[u8], mut parts: Parts, keys: &Keys<'_>, what: &str) -> Result<Vec<u8>, String> {
+pub fn uki(stub: &[u8], parts: Parts<'_>, keys: &Keys<'_>, what: &str) -> Result<Vec<u8>, String> {
     let public = keys.pcr.public_key();
-    parts.pcrpkey = Some(public_pem(&public));
+    let pem = public_pem(&public);
+    let parts = Parts {
+        pcrpkey: Some(&pem),
+        ..parts
+    };
     let stub_pe = Pe::parse(stub.to_vec()).map_err(|e| format!("the EFI stub: {e}"))?;
     let version = stub_pe
         .section_data(".sdmagic")
         .and_then(measure::stub_version)
         .ok_or("the EFI stub names no systemd-stub version in .sdmagic")?;
     let mut sections = parts.sections();
-    let sbat = stub_pe.section_data(".sbat").map(<[u8]>::to_vec);
-    if let Some(sbat) = &sbat {
+    if let Some(sbat) = stub_pe.section_data(".sbat") {
         sections.push((".sbat", sbat));
     }
     let values = measure::phases(measure::after_stub(&sections, version));
