@@ -307,6 +307,15 @@ fn build_uki_takes_upstreams_flags_and_leaves_only_the_artifact() {
     ] {
         assert!(listing.to_lowercase().contains(efi), "{efi}:\n{listing}");
     }
+    // A second run over the first one's artifact, with a stale sum beside
+    // it: the sum is replaced with the artifact, never left beside other bytes.
+    std::fs::write(sb.path("out/custom.iso.sha256"), "0000  custom.iso\n").unwrap();
+    build_uki(&sb, &["-n", "custom", "-x", "rd.second"]).success();
+    auroraboot_tests::tools::output(
+        std::process::Command::new("sha256sum")
+            .args(["-c", "custom.iso.sha256"])
+            .current_dir(sb.path("out")),
+    );
 }
 
 #[test]

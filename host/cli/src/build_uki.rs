@@ -143,9 +143,18 @@ fn deliver(
             .file_name()
             .context("an artifact without a file name")?;
         let to = dest.join(name);
+        let sum = |p: &Path| PathBuf::from(format!("{}.sha256", p.display()));
+        // The commit order of the host: a previous run's sum goes first, so
+        // that no instant pairs an artifact with a sum of other bytes (a
+        // kill in between leaves the artifact without a sum, never a wrong one).
+        match std::fs::remove_file(sum(&to)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}.sha256", to.display()));
+            }
+            _ => {}
+        }
         std::fs::rename(&from, &to)
             .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
-        let sum = |p: &Path| PathBuf::from(format!("{}.sha256", p.display()));
         std::fs::rename(sum(&from), sum(&to))
             .with_context(|| format!("moving {}.sha256", from.display()))?;
         delivered.push(to);
