@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing auroraboot needs on Debian 12, as root:
-# system packages, the Rust wasm32-wasip2 target. Safe to run again.
+# system packages, the Rust wasm32-wasip2 and x86_64-unknown-uefi targets
+# (plugins, the Secure Boot key enroller). Safe to run again.
 set -euo pipefail
 
 need_root() {
@@ -61,7 +62,9 @@ if ! command -v cargo >/dev/null 2>&1; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
 
-rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+for target in wasm32-wasip2 x86_64-unknown-uefi; do
+    rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
+done
 
 # GRUB images for images whose rootfs has no bootloader of its own.
 # Rebuilt when scripts/bootloader.sh changes.
