@@ -3,20 +3,16 @@
 //! PXE-boots the fixture image, which prints the cloud-config it fetched
 //! through `config_url`. Logs stay in target/test-artifacts/netboot-*.
 
-use auroraboot_tests::netns::{self, Lab, SERVER_IP};
+use auroraboot_tests::netns::{self, Daemon, Lab, SERVER_IP};
 use auroraboot_tests::qemu::{Firmware, Medium, boot};
 use auroraboot_tests::{Sandbox, fixture};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CONFIG: &str = "#cloud-config\nhostname: [[ .node.name ]]\n";
 const RENDERED: &str = "#cloud-config\nhostname: pxe-node\n";
 
 /// `auroraboot` serving in the lab's server namespace.
-struct Served {
-    child: Child,
-    log: std::path::PathBuf,
-}
+struct Served(Daemon);
 
 impl Served {
     fn start(sb: &Sandbox, lab: &Lab, dir: &std::path::Path) -> Served {
@@ -32,9 +28,8 @@ impl Served {
     ) -> Served {
         let config = sb.path("config.yaml");
         std::fs::write(&config, CONFIG).unwrap();
-        let log = dir.join("auroraboot.log");
-        let child = netns::exec(&lab.srv, auroraboot_tests::binary())
-            .arg("--set")
+        let mut cmd = netns::exec(&lab.srv, auroraboot_tests::binary());
+        cmd.arg("--set")
             .arg(format!(
                 "container_image=dir://{}",
                 fixture::rootfs().display()
@@ -53,42 +48,22 @@ impl Served {
             .env(
                 "AURORABOOT_CACHE_DIR",
                 auroraboot_tests::workspace().join("target/test-component-cache"),
-            )
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let served = Served { child, log };
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while !served
-            .text()
-            .contains("netboot: advertising 10.77.0.1 (ProxyDHCP")
-        {
-            assert!(
-                Instant::now() < deadline,
-                "auroraboot did not start serving:\n{}",
-                served.text()
             );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        served
+        Served(Daemon::start(
+            cmd,
+            &dir.join("auroraboot.log"),
+            "netboot: advertising 10.77.0.1 (ProxyDHCP",
+            Duration::from_secs(120),
+        ))
     }
 
     fn text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.0.text()
     }
 
     /// SIGTERM, then a clean exit.
-    fn stop(mut self) -> String {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
-        // `ip netns exec` execs auroraboot: the pid is auroraboot's.
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        let status = self.child.wait().unwrap();
-        let text = self.text();
-        assert!(
-            status.success(),
-            "auroraboot exited with {status:?}:\n{text}"
-        );
+    fn stop(self) -> String {
+        let text = self.0.stop();
         assert!(text.contains("netboot: shutting down"), "{text}");
         text
     }

@@ -4,9 +4,11 @@
 //! keys from `loader/keys/auto` and resets, then, with Secure Boot
 //! enforced, the signed systemd-boot starts the signed UKI, whose initrd
 //! (the whole rootfs, `/init` -> the fixture's `immucore`) reports
-//! `SecureBoot=1` and the cloud-config it finds on the CD.
+//! `SecureBoot=1` and the cloud-config it finds on the CD. And the same over
+//! the network with `uki-pxe`: the key enroller, then UEFI HTTP boot.
 
-use auroraboot_tests::qemu::{EMPTY_VARS, Firmware, Medium, boot};
+use auroraboot_tests::netns::{self, Daemon, Lab, SERVER_IP};
+use auroraboot_tests::qemu::{EMPTY_VARS, Firmware, Medium, boot, boot_until};
 use auroraboot_tests::{RunExt, Sandbox, fixture};
 use std::time::Duration;
 
@@ -102,7 +104,6 @@ fn iso_of(sb: &Sandbox) -> std::path::PathBuf {
 /// with its UKI's signature removed, boot nothing (each from a copy of the
 /// enrolled variable store, in parallel).
 fn refused_by_the_firmware(sb: &Sandbox, vars: &std::path::Path, good: &std::path::Path) {
-    use auroraboot_tests::qemu::boot_until;
     use auroraboot_tests::tools::output;
     use std::process::Command;
     // Another key set signs a second ISO.
@@ -231,6 +232,116 @@ fn refused_by_the_firmware(sb: &Sandbox, vars: &std::path::Path, good: &std::pat
             );
         }
     });
+}
+
+/// `uki-pxe --key-dir --iso-file` in network namespaces, dnsmasq as the
+/// site's DHCP server. OVMF's Secure Boot firmware in setup mode PXE-boots
+/// the key enroller over TFTP; it fetches PK/KEK/db.auth over HTTP, enrolls
+/// them, adds the HTTP-boot entry for the ISO and resets. Then the firmware
+/// HTTP-boots the signed UKI ISO from that entry into a RAM disk with Secure
+/// Boot enforced; the fixture reports `SecureBoot=1`, the URL the enroller
+/// recorded in `PXEBoot`, and the cloud-config from the RAM disk.
+#[test]
+fn uki_pxe_enrolls_the_keys_over_the_network_then_http_boots_the_iso_with_secure_boot() {
+    let dir = netns::artifacts("uki-pxe");
+    let sb = with_keys();
+    sb.write(
+        "cloud.yaml",
+        "#cloud-config\nhostname: enrolled-over-the-network\n",
+    );
+    build_uki(&sb, &["-n", "fleet", "--cloud-config", "cloud.yaml"]).success();
+    let lab = Lab::new(&dir);
+    let mut cmd = netns::exec(&lab.srv, auroraboot_tests::binary());
+    cmd.args(["uki-pxe", "--key-dir"])
+        .arg(sb.path("keys"))
+        .arg("--iso-file")
+        .arg(sb.path("out/fleet.iso"));
+    let server = Daemon::start(
+        cmd,
+        &dir.join("auroraboot.log"),
+        "netboot: advertising 10.77.0.1 (ProxyDHCP",
+        Duration::from_secs(30),
+    );
+    let vars = dir.join("OVMF_VARS.fd");
+    std::fs::copy(EMPTY_VARS, &vars).unwrap();
+    let firmware = || Firmware::SecureBoot { vars: vars.clone() };
+    // OVMF's own PXE (no iPXE option ROM) and HTTP boot.
+    let nic = [Medium::Net {
+        netns: lab.lan.clone(),
+        tap: lab.tap("tap0"),
+        rom: Some(String::new()),
+    }];
+    let started = std::time::Instant::now();
+    // Stage 1 ends when the enroller resets (QEMU runs with -no-reboot).
+    let enrolling = boot_until(
+        firmware(),
+        &nic,
+        &dir.join("enroll.log"),
+        Duration::from_secs(300),
+        &["auroraboot-enroller: FAILED", fixture::BOOTED],
+    )
+    .unwrap_or_else(|c| {
+        panic!(
+            "the enroller did not finish:\n{}\n--- server:\n{}",
+            c.text,
+            server.text()
+        )
+    });
+    let iso_url = format!("http://{SERVER_IP}/kairos.iso");
+    for line in [
+        "auroraboot-enroller: boot server 10.77.0.1".to_string(),
+        "auroraboot-enroller: enrolled db".into(),
+        "auroraboot-enroller: enrolled KEK".into(),
+        "auroraboot-enroller: enrolled PK".into(),
+        format!("\"Kairos\" boots {iso_url}"),
+        "auroraboot-enroller: restarting".into(),
+    ] {
+        assert!(
+            enrolling.has(&line),
+            "{line:?} missing:\n{}\n--- server:\n{}",
+            enrolling.text,
+            server.text()
+        );
+    }
+    // Stage 2: the new entry, Secure Boot on.
+    let console = boot(
+        firmware(),
+        &nic,
+        &dir.join("secure.log"),
+        Duration::from_secs(600),
+    );
+    let log = server.stop();
+    assert!(
+        console.has(fixture::BOOTED),
+        "{}\n--- server:\n{log}",
+        console.text
+    );
+    assert_eq!(console.secure_boot(), Some(true), "{}", console.text);
+    assert!(
+        console.has(&format!("PXEBoot={iso_url}")),
+        "{}",
+        console.text
+    );
+    assert_eq!(
+        console.cloud_config().as_deref(),
+        Some("#cloud-config\nhostname: enrolled-over-the-network\n"),
+        "{}",
+        console.text
+    );
+    for line in [
+        "TFTP: Sent \"booter.efi\"",
+        "HTTP: Sent file \"pk.auth\"",
+        "HTTP: Sent file \"kairos.iso\"",
+    ] {
+        assert!(
+            log.to_lowercase().contains(&line.to_lowercase()),
+            "{line:?} missing:\n{log}"
+        );
+    }
+    eprintln!(
+        "uki-pxe power-on to SecureBoot=1: {:.0} s (enroll + HTTP boot, TCG)",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// A sandbox with genkey's keys in `keys/` (without Microsoft's).

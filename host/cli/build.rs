@@ -1,7 +1,9 @@
-//! Embeds the built-in output plugins (every crate under `plugins/`) in the
-//! binary, so an installed `auroraboot` finds them with no setup. Each is
-//! built as a wasm32-wasip2 component by a nested cargo with its own target
-//! directory (sharing the outer one would deadlock on its lock).
+//! Embeds the built-in output plugins (every crate under `plugins/`) and the
+//! Secure Boot key enroller (`efi/enroller`) in the binary, so an installed
+//! `auroraboot` finds them with no setup. The plugins are built as
+//! wasm32-wasip2 components, the enroller as an x86_64-unknown-uefi
+//! application, each by a nested cargo with its own target directory
+//! (sharing the outer one would deadlock on its lock).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,7 +38,7 @@ fn watched_sources(workspace: &Path) -> std::collections::BTreeSet<PathBuf> {
             })
             .collect();
     let mut watched: std::collections::BTreeSet<PathBuf> =
-        ["plugins", "wit", "Cargo.toml", "Cargo.lock"]
+        ["plugins", "wit", "efi", "Cargo.toml", "Cargo.lock"]
             .iter()
             .map(|p| workspace.join(p))
             .collect();
@@ -122,36 +124,7 @@ fn main() {
     let mut entries = Vec::new();
     if !crates.is_empty() {
         let target_dir = workspace.join("target/builtin-plugins");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(&workspace)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "--target-dir",
-            ])
-            .arg(&target_dir);
-        for c in &crates {
-            cmd.args(["-p", c]);
-        }
-        // The outer build's settings are for the host target, not wasm.
-        for (key, _) in std::env::vars() {
-            if key.starts_with("CARGO_") && key != "CARGO_HOME"
-                || key == "RUSTFLAGS"
-                || key == "RUSTC_WRAPPER"
-            {
-                cmd.env_remove(key);
-            }
-        }
-        let status = cmd
-            .status()
-            .expect("running cargo for the built-in plugins");
-        assert!(
-            status.success(),
-            "building the built-in plugins failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`)"
-        );
+        nested_build(&workspace, "wasm32-wasip2", &target_dir, &crates);
         for c in &crates {
             let file = format!("{}.wasm", c.replace('-', "_"));
             let path = target_dir.join("wasm32-wasip2/release").join(&file);
@@ -162,9 +135,47 @@ fn main() {
             ));
         }
     }
+    let enroller_dir = workspace.join("target/builtin-efi");
+    nested_build(
+        &workspace,
+        "x86_64-unknown-uefi",
+        &enroller_dir,
+        &["auroraboot-enroller".to_string()],
+    );
+    let enroller = enroller_dir.join("x86_64-unknown-uefi/release/auroraboot-enroller.efi");
+    assert!(enroller.exists(), "{} was not produced", enroller.display());
     let code = format!(
-        "/// Built-in plugins: (file name, component bytes).\npub static BUILTINS: &[auroraboot_plugins::Builtin] = &[\n{}\n];\n",
-        entries.join("\n")
+        "/// Built-in plugins: (file name, component bytes).\npub static BUILTINS: &[auroraboot_plugins::Builtin] = &[\n{}\n];\n\
+         /// The Secure Boot key enroller (x86-64 UEFI) `uki-pxe` serves.\npub static ENROLLER: &[u8] = include_bytes!({:?});\n",
+        entries.join("\n"),
+        enroller.display().to_string()
     );
     std::fs::write(out_dir.join("builtins.rs"), code).expect("writing builtins.rs");
+}
+
+/// `cargo build --release --target TARGET -p PACKAGE...` into `target_dir`,
+/// without the outer build's settings (they are for the host target).
+fn nested_build(workspace: &Path, target: &str, target_dir: &Path, packages: &[String]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .args(["build", "--release", "--target", target, "--target-dir"])
+        .arg(target_dir);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CARGO_") && key != "CARGO_HOME"
+            || key == "RUSTFLAGS"
+            || key == "RUSTC_WRAPPER"
+        {
+            cmd.env_remove(key);
+        }
+    }
+    let status = cmd.status().expect("running a nested cargo");
+    assert!(
+        status.success(),
+        "building {} for {target} failed (is the target installed? `rustup target add {target}`)",
+        packages.join(", ")
+    );
 }

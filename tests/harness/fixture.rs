@@ -4,7 +4,8 @@
 //! the virtio/SCSI/ISO/squashfs modules, prints a marker and its kernel
 //! command line, finds the cloud-config (`config_url=` on the command
 //! line, else `config.yaml` / `90_custom.yaml` at the root of any block
-//! device or partition), prints it between markers and powers off.
+//! device or partition, a UEFI HTTP boot RAM disk included), prints it
+//! between markers and powers off.
 //!
 //! Built once into `target/fixture/` (under a lock: test processes run in
 //! parallel) as a rootfs directory with `/boot/vmlinuz` and `/boot/initrd`.
@@ -35,6 +36,10 @@ const MODULES: &[&str] = &[
     "ata_piix",
     "ext4",
     "efivarfs",
+    // A UEFI HTTP-booted ISO is a firmware RAM disk, which Linux sees as a
+    // persistent-memory block device (/dev/pmem0) through the NFIT.
+    "nfit",
+    "nd_pmem",
 ];
 
 const INIT: &str = r#"#!/bin/busybox sh
@@ -54,6 +59,9 @@ if [ -d /sys/firmware/efi ]; then
     # Four bytes of attributes, then the value.
     set -- $(od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c 2>/dev/null)
     echo "SecureBoot=${5:-unknown}"
+    # The ISO's URL, recorded by the Secure Boot key enroller.
+    pxeboot=/sys/firmware/efi/efivars/PXEBoot-3c909ff1-80a9-5970-94f1-fefb255c88bd
+    [ -f $pxeboot ] && echo "PXEBoot=$(tail -c +5 $pxeboot)"
 fi
 show() {
     echo "CLOUD-CONFIG-SOURCE: $2"
@@ -71,7 +79,7 @@ fi
 tries=0
 while [ -z "$found" ] && [ $tries -lt 10 ]; do
     mdev -s
-    for dev in /dev/sr* /dev/vd* /dev/sd*; do
+    for dev in /dev/sr* /dev/vd* /dev/sd* /dev/pmem*; do
         [ -b "$dev" ] || continue
         mount -o ro "$dev" /mnt 2>/dev/null || continue
         for f in config.yaml 90_custom.yaml; do

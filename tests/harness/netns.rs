@@ -144,3 +144,69 @@ pub fn artifacts(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A server process (e.g. `auroraboot` in the lab's server namespace) whose
+/// stderr goes to a log file.
+pub struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `cmd` with stderr to `log`, and waits up to `timeout` for
+    /// `ready` in it.
+    pub fn start(
+        mut cmd: Command,
+        log: &Path,
+        ready: &str,
+        timeout: std::time::Duration,
+    ) -> Daemon {
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let daemon = Daemon {
+            child,
+            log: log.to_path_buf(),
+        };
+        let deadline = std::time::Instant::now() + timeout;
+        while !daemon.text().contains(ready) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not start ({ready:?}):\n{}",
+                daemon.text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        daemon
+    }
+
+    /// The log so far.
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then asserts a clean exit; returns the log.
+    pub fn stop(mut self) -> String {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        // `ip netns exec` execs the program: the pid is the server's.
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let status = self.child.wait().unwrap();
+        let text = self.text();
+        assert!(
+            status.success(),
+            "the server exited with {status:?}:\n{text}"
+        );
+        text
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -150,15 +150,17 @@ pub fn boot_until(
         }
         None => Command::new("qemu-system-x86_64"),
     };
-    let machine = match firmware {
-        Firmware::SecureBoot { .. } => "q35,smm=on,accel=tcg",
-        _ => "pc,accel=tcg",
+    // Secure Boot boots load UKIs whose initrd is the whole rootfs, or an
+    // HTTP-booted ISO into a RAM disk: more memory.
+    let (machine, memory) = match firmware {
+        Firmware::SecureBoot { .. } => ("q35,smm=on,accel=tcg", "2048"),
+        _ => ("pc,accel=tcg", "768"),
     };
     cmd.args([
         "-machine",
         machine,
         "-m",
-        "768",
+        memory,
         "-smp",
         "1",
         "-nographic",

@@ -106,6 +106,16 @@ pub enum Command {
     /// --public-keys through systemd-boot and boots the UKIs.
     #[command(name = "build-uki", visible_alias = "bu")]
     BuildUki(Box<BuildUkiArgs>),
+    /// Netboot machines into Secure Boot with a UKI ISO (from build-uki -t
+    /// iso). `uki-pxe ISO`: UEFI HTTP boot clients boot the ISO as a RAM
+    /// disk. `uki-pxe --key-dir DIR --iso-file ISO`: first the key enroller
+    /// (UEFI PXE over TFTP, or HTTP boot) enrolls DIR's PK/KEK/db.auth on
+    /// machines in setup mode and adds a boot entry for the ISO, then the
+    /// machine boots it with Secure Boot on. Serves ProxyDHCP (the site's
+    /// DHCP server still leases the addresses) and HTTP on port 80 until
+    /// Ctrl-C.
+    #[command(name = "uki-pxe")]
+    UkiPxe(UkiPxeArgs),
     /// Print the version and the plugin API version.
     Version,
 }
@@ -204,6 +214,31 @@ pub struct GenkeyArgs {
     /// are enrolled alongside the new keys.
     #[arg(long = "custom-cert-dir", value_name = "DIR")]
     pub custom_cert_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UkiPxeArgs {
+    /// The UKI ISO, served to UEFI HTTP boot clients only.
+    #[arg(value_name = "ISO", required_unless_present_any = ["iso_file", "key_dir"], conflicts_with_all = ["iso_file", "key_dir"])]
+    pub iso: Option<PathBuf>,
+    /// Enroll first: the directory with PK.auth, KEK.auth and db.auth (as
+    /// genkey writes them; only .auth, .esl and .der files are served).
+    #[arg(long = "key-dir", value_name = "DIR", requires = "iso_file")]
+    pub key_dir: Option<PathBuf>,
+    /// The UKI ISO the enrolled machines boot (with --key-dir).
+    #[arg(long = "iso-file", value_name = "ISO", requires = "key_dir")]
+    pub iso_file: Option<PathBuf>,
+    /// The address clients are told to fetch from (default: the IPv4
+    /// address of --interface, or of the default route's interface).
+    #[arg(long, value_name = "IPV4")]
+    pub address: Option<std::net::Ipv4Addr>,
+    /// The interface to serve on.
+    #[arg(long, value_name = "NAME")]
+    pub interface: Option<String>,
+    /// Log level (upstream's -l).
+    #[arg(short = 'l', long = "log-level", value_name = "LEVEL",
+        value_parser = ["error", "warn", "info", "debug", "trace"])]
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

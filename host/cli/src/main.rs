@@ -9,6 +9,7 @@ mod inputs;
 mod netboot;
 mod plugins_cmd;
 mod progress;
+mod uki_pxe;
 
 use anyhow::Result;
 use auroraboot_pipeline::{Mode, StateLock, settings};
@@ -19,17 +20,17 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-fn init_logging(debug: bool) {
+fn init_logging(debug: bool, level: Option<&str>) {
     let debug = debug || std::env::var_os("AURORA_DEBUG").is_some();
-    let filter = if debug {
-        "debug,wasmtime=info,cranelift=info"
-    } else {
-        "info"
+    let filter = match level {
+        Some(level) => format!("{level},wasmtime=info,cranelift=info"),
+        None if debug => "debug,wasmtime=info,cranelift=info".into(),
+        None => "info".into(),
     };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("AURORABOOT_LOG")
-                .unwrap_or_else(|_| filter.into()),
+                .unwrap_or_else(|_| filter.as_str().into()),
         )
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal())
@@ -209,6 +210,7 @@ async fn main_inner(cli: Cli) -> Result<()> {
             }
         }
         Some(Command::BuildUki(args)) => build_uki::run(*args, &cli.common).await,
+        Some(Command::UkiPxe(args)) => uki_pxe::run(args, shutdown_signal()).await,
         None => build(&cli.inputs, &cli.output, &cli.common)
             .await
             .map(|_| ()),
@@ -341,7 +343,11 @@ fn main() -> ExitCode {
         }
     };
     let cli = parse(&runtime);
-    init_logging(cli.common.debug);
+    let level = match &cli.command {
+        Some(Command::UkiPxe(args)) => args.log_level.clone(),
+        _ => None,
+    };
+    init_logging(cli.common.debug, level.as_deref());
     match runtime.block_on(main_inner(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use auroraboot_config::Resolved;
-use auroraboot_netboot::{Artifacts, Ipxe};
+use auroraboot_netboot::{Artifacts, Ipxe, Network};
 use auroraboot_pipeline::{Built, NetbootFiles};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -94,13 +94,15 @@ pub async fn serve(
     };
     let (address, interface) = address(resolved)?;
     let netboot = auroraboot_netboot::Config {
-        address,
-        interface,
-        listen,
-        http_port: config.netboot_http_port,
-        dhcp_port: 67,
-        pxe_port: 4011,
-        tftp_port: 69,
+        network: Network {
+            address,
+            interface,
+            listen,
+            http_port: config.netboot_http_port,
+            dhcp_port: 67,
+            pxe_port: 4011,
+            tftp_port: 69,
+        },
         cmdline: resolved.get("netboot.cmdline").map(|e| e.value.as_text()),
         artifacts: Artifacts {
             kernel,

@@ -1,10 +1,10 @@
 //! ProxyDHCP decisions. Only PXE and HTTP-boot clients (option 60
 //! `PXEClient…` / `HTTPClient…`) get an answer, and never an address: the
 //! offer carries the boot server and file only, the site's DHCP server
-//! still leases the address. What a client gets depends on option 93 and
-//! on whether it is already iPXE (user class `iPXE`, or option 175):
-//! firmware PXE → an iPXE binary over TFTP; iPXE → the boot script URL;
-//! UEFI HTTP boot (arch 16) → iPXE over HTTP (upstream refuses those).
+//! still leases the address. What a client gets depends on what the server
+//! offers ([`Offer`]), option 93, and whether it is already iPXE (user
+//! class `iPXE`, or option 175); [`Server::boot_file`] is the one place
+//! that decides it.
 
 use dhcproto::v4::{
     Architecture, DhcpOption, Flags, HType, Message, MessageType, Opcode, OptionCode,
@@ -50,17 +50,76 @@ impl std::fmt::Display for Ignored {
     }
 }
 
+/// What a server hands out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Offer {
+    /// Kairos over iPXE (the netboot of the main command): firmware PXE →
+    /// an iPXE binary over TFTP; iPXE → the boot script URL; UEFI HTTP boot
+    /// (arch 16) → iPXE over HTTP (upstream refuses those).
+    #[default]
+    Kairos,
+    /// The Secure Boot key enroller (`uki-pxe --key-dir`): UEFI PXE → over
+    /// TFTP, UEFI HTTP boot → over HTTP. BIOS and arm64 clients cannot run
+    /// it and get no answer.
+    Enroller,
+    /// The ISO to UEFI HTTP boot clients only (`uki-pxe ISO`), which boot it
+    /// as a RAM disk.
+    Iso,
+}
+
+/// The boot file name of the key enroller, over TFTP and HTTP (upstream's).
+pub const ENROLLER_FILE: &str = "booter.efi";
+/// The ISO's path on the HTTP server (upstream's).
+pub const ISO_FILE: &str = "kairos.iso";
+
 /// The server's side of the conversation.
 #[derive(Clone, Debug)]
 pub struct Server {
     pub address: Ipv4Addr,
     pub http_port: u16,
+    pub offer: Offer,
 }
 
 impl Server {
+    /// `http://address[:port]/file` (no port when it is 80: a client that
+    /// only knows the address, as the enroller booted over TFTP, finds it).
+    pub fn url(&self, file: &str) -> String {
+        match self.http_port {
+            80 => format!("http://{}/{file}", self.address),
+            port => format!("http://{}:{port}/{file}", self.address),
+        }
+    }
+
     /// The iPXE script URL.
     pub fn script_url(&self) -> String {
         format!("http://{}:{}/boot.ipxe", self.address, self.http_port)
+    }
+
+    /// What `firmware` gets, if anything.
+    pub fn boot_file(&self, firmware: Firmware, is_ipxe: bool) -> Result<BootFile, Ignored> {
+        let refuse = |why: &str| Err(Ignored::Unsupported(why.to_string()));
+        match (self.offer, firmware) {
+            (Offer::Kairos, _) if is_ipxe => Ok(BootFile::Http(self.script_url())),
+            (Offer::Kairos, Firmware::Bios) => Ok(BootFile::Tftp(crate::tftp::BIOS)),
+            (Offer::Kairos, Firmware::EfiX64) => Ok(BootFile::Tftp(crate::tftp::EFI_X64)),
+            (Offer::Kairos, Firmware::EfiHttpX64) => Ok(BootFile::Http(format!(
+                "http://{}:{}/ipxe.efi",
+                self.address, self.http_port
+            ))),
+            (Offer::Kairos, Firmware::EfiArm64) => {
+                refuse("arm64 UEFI: no arm64 iPXE build is available")
+            }
+            (Offer::Enroller, Firmware::EfiX64) => Ok(BootFile::Tftp(ENROLLER_FILE)),
+            (Offer::Enroller, Firmware::EfiHttpX64) => Ok(BootFile::Http(self.url(ENROLLER_FILE))),
+            (Offer::Enroller, Firmware::Bios) => {
+                refuse("BIOS: the Secure Boot key enroller is a UEFI application")
+            }
+            (Offer::Enroller, Firmware::EfiArm64) => {
+                refuse("arm64 UEFI: the Secure Boot key enroller is built for x86-64")
+            }
+            (Offer::Iso, Firmware::EfiHttpX64) => Ok(BootFile::Http(self.url(ISO_FILE))),
+            (Offer::Iso, _) => refuse("only UEFI HTTP boot clients are offered the ISO"),
+        }
     }
 }
 
@@ -197,20 +256,7 @@ pub fn answer(packet: &[u8], server: &Server, pxe_port: bool) -> Result<Reply, I
     }
     let is_ipxe = matches!(msg.opts().get(OptionCode::UserClass), Some(DhcpOption::UserClass(u)) if user_class_has_ipxe(u))
         || msg.opts().get(OptionCode::Unknown(175)).is_some();
-    let boot = match firmware {
-        _ if is_ipxe => BootFile::Http(server.script_url()),
-        Firmware::Bios => BootFile::Tftp(crate::tftp::BIOS),
-        Firmware::EfiX64 => BootFile::Tftp(crate::tftp::EFI_X64),
-        Firmware::EfiHttpX64 => BootFile::Http(format!(
-            "http://{}:{}/ipxe.efi",
-            server.address, server.http_port
-        )),
-        Firmware::EfiArm64 => {
-            return Err(Ignored::Unsupported(
-                "arm64 UEFI: no arm64 iPXE build is available".into(),
-            ));
-        }
-    };
+    let boot = server.boot_file(firmware, is_ipxe)?;
 
     let mut reply = Message::new_with_id(
         msg.xid(),
@@ -288,7 +334,78 @@ mod tests {
         Server {
             address: Ipv4Addr::new(10, 77, 0, 1),
             http_port: 8090,
+            offer: Offer::Kairos,
         }
+    }
+
+    fn uki_server(offer: Offer) -> Server {
+        Server {
+            address: Ipv4Addr::new(10, 77, 0, 1),
+            http_port: 80,
+            offer,
+        }
+    }
+
+    #[test]
+    fn uki_pxe_offers_the_enroller_then_the_iso() {
+        let pxe = discover(
+            MessageType::Discover,
+            b"PXEClient:Arch:00007:UNDI:003000",
+            Some(7),
+            None,
+            &[],
+        );
+        let http = discover(
+            MessageType::Discover,
+            b"HTTPClient:Arch:00016:UNDI:003001",
+            Some(16),
+            None,
+            &[],
+        );
+        let bios = discover(
+            MessageType::Discover,
+            b"PXEClient:Arch:00000:UNDI:002001",
+            Some(0),
+            None,
+            &[],
+        );
+        let enroller = uki_server(Offer::Enroller);
+        let r = answer(&pxe, &enroller, false).unwrap();
+        assert_eq!(r.boot, BootFile::Tftp("booter.efi"));
+        assert_eq!(
+            decode(&r.bytes)
+                .fname_str()
+                .unwrap()
+                .unwrap()
+                .trim_end_matches('\0'),
+            "booter.efi"
+        );
+        assert_eq!(
+            answer(&http, &enroller, false).unwrap().boot,
+            BootFile::Http("http://10.77.0.1/booter.efi".into())
+        );
+        assert!(matches!(
+            answer(&bios, &enroller, false),
+            Err(Ignored::Unsupported(_))
+        ));
+        let iso = uki_server(Offer::Iso);
+        assert_eq!(
+            answer(&http, &iso, false).unwrap().boot,
+            BootFile::Http("http://10.77.0.1/kairos.iso".into())
+        );
+        assert!(matches!(
+            answer(&pxe, &iso, false),
+            Err(Ignored::Unsupported(_))
+        ));
+        // A non-default port is part of the URL.
+        let on_8080 = Server {
+            http_port: 8080,
+            ..uki_server(Offer::Iso)
+        };
+        assert_eq!(
+            on_8080.url("kairos.iso"),
+            "http://10.77.0.1:8080/kairos.iso"
+        );
     }
 
     /// A DISCOVER shaped like the given firmware's.
@@ -521,8 +638,10 @@ mod tests {
                     seed as u8
                 })
                 .collect();
-            let _ = answer(&junk, &server(), false);
-            let _ = answer(&junk, &server(), true);
+            for offer in [Offer::Kairos, Offer::Enroller, Offer::Iso] {
+                let _ = answer(&junk, &Server { offer, ..server() }, false);
+                let _ = answer(&junk, &Server { offer, ..server() }, true);
+            }
         }
         assert!(!user_class_has_ipxe(b"\xffiPXE"));
         // A classless-route option with a prefix length over 32 (dhcproto

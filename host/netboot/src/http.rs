@@ -114,6 +114,16 @@ async fn file(
         "squashfs" => &a.squashfs,
         _ => &a.config,
     };
+    send_file(path, which, addr, request).await
+}
+
+/// `path` with Range and HEAD support, logged as `what` sent to `addr`.
+pub(crate) async fn send_file(
+    path: &std::path::Path,
+    what: &str,
+    addr: SocketAddr,
+    request: Request<axum::body::Body>,
+) -> Response {
     match ServeFile::new(path)
         .with_buf_chunk_size(CHUNK)
         .oneshot(request)
@@ -121,9 +131,9 @@ async fn file(
     {
         Ok(response) => {
             if response.status().is_success() {
-                tracing::info!("HTTP: Sent file \"{which}\" to {addr}");
+                tracing::info!("HTTP: Sent file \"{what}\" to {addr}");
             } else {
-                tracing::warn!("HTTP: file \"{which}\" to {addr}: {}", response.status());
+                tracing::warn!("HTTP: file \"{what}\" to {addr}: {}", response.status());
             }
             response.into_response()
         }

@@ -6,12 +6,15 @@
 //! - [`tftp`]: read-only TFTP serving only the iPXE binaries.
 //! - [`http`]: the iPXE script, kernel, initrd, squashfs and cloud-config
 //!   (and iPXE itself for UEFI HTTP boot clients).
+//! - [`uki`]: what `uki-pxe` serves: the Secure Boot key enroller, the key
+//!   directory's public files, the ISO.
 //! - [`server`]: binding, the advertised address, and running them all.
 
 pub mod dhcp;
 pub mod http;
 pub mod server;
 pub mod tftp;
+pub mod uki;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -58,9 +61,9 @@ impl Ipxe {
     }
 }
 
-/// How the servers run.
+/// Where the servers listen and what they advertise.
 #[derive(Clone, Debug)]
-pub struct Config {
+pub struct Network {
     /// The address clients are told to fetch from.
     pub address: Ipv4Addr,
     /// The interface that address is on: DHCP replies are broadcast out of
@@ -72,11 +75,23 @@ pub struct Config {
     pub dhcp_port: u16,
     pub pxe_port: u16,
     pub tftp_port: u16,
+}
+
+/// How the Kairos netboot runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub network: Network,
     /// `netboot.cmdline`: replaces the default arguments (root= and
     /// config_url= are always first).
     pub cmdline: Option<String>,
     pub artifacts: Artifacts,
     pub ipxe: Ipxe,
+}
+
+/// How `uki-pxe` runs.
+pub struct UkiConfig {
+    pub network: Network,
+    pub boot: uki::UkiBoot,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,11 @@
 //! Binding and running the netboot servers until shutdown: ProxyDHCP on 67
-//! and 4011, TFTP on 69, HTTP on `netboot_http_port`; and finding the
-//! address to advertise (the default route's interface, or configured).
+//! (and 4011 with TFTP on 69 when PXE clients are served), HTTP on the
+//! configured port; and finding the address to advertise (the default
+//! route's interface, or configured).
 
-use crate::dhcp::{self, BootFile};
-use crate::{Config, Error, http, tftp};
+use crate::dhcp::{self, BootFile, Offer};
+use crate::uki::{self, Stage};
+use crate::{Config, Error, Network, UkiConfig, http, tftp};
 use bytes::Bytes;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::future::Future;
@@ -85,8 +87,8 @@ fn bind_udp(
     UdpSocket::from_std(socket.into()).map_err(bind)
 }
 
-/// Binds everything (errors come now, not at the first client), then
-/// serves until `shutdown` completes.
+/// Serves Kairos over iPXE (the main command's netboot) until `shutdown`
+/// completes.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -105,91 +107,175 @@ pub async fn run(
             )));
         }
     }
-    let device = config.interface.as_deref();
-    let dhcp_socket = bind_udp(
+    let net = &config.network;
+    let ipxe_efi = files.get(tftp::EFI_X64).unwrap_or_else(Bytes::new);
+    let boot = Arc::new(http::Boot::new(
+        net.address,
+        net.http_port,
+        config.cmdline.as_deref(),
+        config.artifacts.clone(),
+        ipxe_efi,
+    ));
+    let services = Services {
+        offer: Offer::Kairos,
+        tftp: Some(files),
+        router: http::router(boot),
+    };
+    serve(net, services, shutdown).await
+}
+
+/// Serves `uki-pxe` (the key enroller then the ISO, or the ISO alone) until
+/// `shutdown` completes.
+pub async fn run_uki(
+    config: UkiConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    if !config.boot.iso.is_file() {
+        return Err(Error::Missing(format!(
+            "ISO {} is not a file",
+            config.boot.iso.display()
+        )));
+    }
+    let (offer, tftp) = match &config.boot.stage {
+        Stage::Enroll { enroller, .. } => (
+            Offer::Enroller,
+            Some(tftp::Files::any_name(enroller.clone())),
+        ),
+        Stage::IsoOnly => (Offer::Iso, None),
+    };
+    let services = Services {
+        offer,
+        tftp,
+        router: uki::router(Arc::new(config.boot)),
+    };
+    serve(&config.network, services, shutdown).await
+}
+
+/// What one server instance hands out; PXE (port 4011 and TFTP) only runs
+/// when there are TFTP files.
+struct Services {
+    offer: Offer,
+    tftp: Option<tftp::Files>,
+    router: axum::Router,
+}
+
+/// The bound sockets (errors come at binding, not at the first client).
+struct Sockets {
+    dhcp: UdpSocket,
+    pxe: Option<(UdpSocket, std::net::UdpSocket)>,
+    http: tokio::net::TcpListener,
+}
+
+async fn bind(net: &Network, pxe: bool) -> Result<Sockets, Error> {
+    let device = net.interface.as_deref();
+    let dhcp = bind_udp(
         "ProxyDHCP",
-        SocketAddrV4::new(config.listen, config.dhcp_port),
+        SocketAddrV4::new(net.listen, net.dhcp_port),
         device,
     )?;
-    let pxe_socket = bind_udp(
-        "PXE boot server",
-        SocketAddrV4::new(config.listen, config.pxe_port),
-        device,
-    )?;
-    let tftp_addr = SocketAddrV4::new(config.listen, config.tftp_port);
-    let tftp_socket = bind_udp("TFTP", tftp_addr, None)?.into_std()?;
-    tftp_socket.set_nonblocking(false)?;
-    let http_addr = SocketAddrV4::new(config.listen, config.http_port);
-    let http_listener = tokio::net::TcpListener::bind(http_addr)
+    let pxe = if pxe {
+        let boot_server = bind_udp(
+            "PXE boot server",
+            SocketAddrV4::new(net.listen, net.pxe_port),
+            device,
+        )?;
+        let tftp_addr = SocketAddrV4::new(net.listen, net.tftp_port);
+        let tftp = bind_udp("TFTP", tftp_addr, None)?.into_std()?;
+        tftp.set_nonblocking(false)?;
+        Some((boot_server, tftp))
+    } else {
+        None
+    };
+    let http_addr = SocketAddrV4::new(net.listen, net.http_port);
+    let http = tokio::net::TcpListener::bind(http_addr)
         .await
         .map_err(|e| Error::Bind {
             what: "netboot HTTP",
             addr: http_addr.to_string(),
             hint: if e.kind() == std::io::ErrorKind::AddrInUse {
-                " (set netboot_http_port to a free port)"
+                " (another web server has the port: choose a free one)"
             } else {
                 ""
             },
             source: e,
         })?;
+    Ok(Sockets { dhcp, pxe, http })
+}
 
-    let tftp_server = async_tftp::server::TftpServerBuilder::with_handler(tftp::Handler {
-        files: files.clone(),
-    })
-    .std_socket(tftp_socket)
-    .map_err(|e| Error::Missing(format!("TFTP: {e}")))?
-    .build()
-    .await
-    .map_err(|e| Error::Missing(format!("TFTP: {e}")))?;
-    let ipxe_efi = files.get(tftp::EFI_X64).unwrap_or_else(Bytes::new);
-    let boot = Arc::new(http::Boot::new(
-        config.address,
-        config.http_port,
-        config.cmdline.as_deref(),
-        config.artifacts.clone(),
-        ipxe_efi,
-    ));
+/// Binds everything, then serves until `shutdown` completes.
+async fn serve(
+    net: &Network,
+    services: Services,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let sockets = bind(net, services.tftp.is_some()).await?;
     let server = dhcp::Server {
-        address: config.address,
-        http_port: config.http_port,
+        address: net.address,
+        http_port: net.http_port,
+        offer: services.offer,
     };
-    tracing::info!(
-        "netboot: advertising {} (ProxyDHCP :{} and :{}, TFTP :{}, HTTP :{})",
-        config.address,
-        config.dhcp_port,
-        config.pxe_port,
-        config.tftp_port,
-        config.http_port
-    );
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let http_task = {
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            axum::serve(
-                http_listener,
-                http::router(boot).into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
-        })
-    };
-    let tftp_task = tokio::spawn(async move { tftp_server.serve().await });
-    let dhcp_task = tokio::spawn(dhcp_loop(
-        dhcp_socket,
-        server.clone(),
+    let mut tasks = Vec::new();
+    if let (Some((pxe_socket, tftp_socket)), Some(files)) = (sockets.pxe, services.tftp) {
+        let tftp_server =
+            async_tftp::server::TftpServerBuilder::with_handler(tftp::Handler { files })
+                .std_socket(tftp_socket)
+                .map_err(|e| Error::Missing(format!("TFTP: {e}")))?
+                .build()
+                .await
+                .map_err(|e| Error::Missing(format!("TFTP: {e}")))?;
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = tftp_server.serve().await {
+                tracing::warn!("TFTP: {e}");
+            }
+        }));
+        tasks.push(tokio::spawn(dhcp_loop(
+            pxe_socket,
+            server.clone(),
+            true,
+            net.pxe_port,
+        )));
+        tracing::info!(
+            "netboot: advertising {} (ProxyDHCP :{} and :{}, TFTP :{}, HTTP :{})",
+            net.address,
+            net.dhcp_port,
+            net.pxe_port,
+            net.tftp_port,
+            net.http_port
+        );
+    } else {
+        tracing::info!(
+            "netboot: advertising {} (ProxyDHCP :{}, HTTP :{})",
+            net.address,
+            net.dhcp_port,
+            net.http_port
+        );
+    }
+    tasks.push(tokio::spawn(dhcp_loop(
+        sockets.dhcp,
+        server,
         false,
-        config.dhcp_port,
-    ));
-    let pxe_task = tokio::spawn(dhcp_loop(pxe_socket, server, true, config.pxe_port));
+        net.dhcp_port,
+    )));
+
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let http_task = tokio::spawn(async move {
+        axum::serve(
+            sockets.http,
+            services
+                .router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        })
+        .await
+    });
     shutdown.await;
     tracing::info!("netboot: shutting down");
     let _ = stop_tx.send(true);
-    dhcp_task.abort();
-    pxe_task.abort();
-    tftp_task.abort();
+    for task in tasks {
+        task.abort();
+    }
     let _ = http_task.await;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Read-only TFTP (`async-tftp`, blksize/tsize/windowsize negotiated by
-//! the crate) serving exactly the iPXE binaries, from memory. Any other
-//! name, a path, or a write is refused.
+//! the crate) serving files from memory: the iPXE binaries by name, or one
+//! file for every name (the key enroller, as upstream's `uki-pxe`). A path
+//! with directories or `..`, an unknown name, or a write is refused.
 
 use async_tftp::packet;
 use bytes::Bytes;
@@ -16,7 +17,11 @@ pub const EFI_X64: &str = "ipxe.efi";
 
 /// The files, loaded at start-up.
 #[derive(Clone)]
-pub struct Files(HashMap<&'static str, Bytes>);
+pub struct Files {
+    named: HashMap<&'static str, Bytes>,
+    /// What every other bare name gets.
+    any_name: Option<Bytes>,
+}
 
 impl Files {
     pub fn load(ipxe: &crate::Ipxe) -> Result<Self, crate::Error> {
@@ -25,21 +30,33 @@ impl Files {
         for (name, path) in [(BIOS, &ipxe.bios), (EFI_X64, &ipxe.efi_x64)] {
             files.insert(name, Bytes::from(std::fs::read(path)?));
         }
-        Ok(Files(files))
+        Ok(Files {
+            named: files,
+            any_name: None,
+        })
+    }
+
+    /// `bytes` for every bare name.
+    pub fn any_name(bytes: Bytes) -> Self {
+        Files {
+            named: HashMap::new(),
+            any_name: Some(bytes),
+        }
     }
 
     /// Fixed contents (tests and fuzzing).
     pub fn from_static(files: &[(&'static str, &'static [u8])]) -> Self {
-        Files(
-            files
+        Files {
+            named: files
                 .iter()
                 .map(|(n, b)| (*n, Bytes::from_static(b)))
                 .collect(),
-        )
+            any_name: None,
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<Bytes> {
-        self.0.get(name).cloned()
+        self.named.get(name).or(self.any_name.as_ref()).cloned()
     }
 
     /// The file a request names, if it is one of ours: a bare name, with
@@ -49,6 +66,9 @@ impl Files {
         let name = name.strip_prefix('/').unwrap_or(name);
         if name.contains('/') || name.contains('\\') || name.contains("..") {
             return Err(packet::Error::PermissionDenied);
+        }
+        if name.is_empty() {
+            return Err(packet::Error::FileNotFound);
         }
         self.get(name).ok_or(packet::Error::FileNotFound)
     }
@@ -133,10 +153,31 @@ mod tests {
     use super::*;
 
     fn files() -> Files {
-        Files(HashMap::from([
-            (BIOS, Bytes::from_static(b"bios")),
-            (EFI_X64, Bytes::from_static(b"efi")),
-        ]))
+        Files::from_static(&[(BIOS, b"bios"), (EFI_X64, b"efi")])
+    }
+
+    #[test]
+    fn the_enroller_for_any_bare_name() {
+        let f = Files::any_name(Bytes::from_static(b"enroller"));
+        for name in ["booter.efi", "/booter.efi", "BOOTX64.EFI", "x"] {
+            assert_eq!(
+                f.lookup(Path::new(name)).unwrap(),
+                Bytes::from_static(b"enroller")
+            );
+        }
+        for bad in ["../booter.efi", "a/booter.efi", ".."] {
+            assert!(
+                matches!(
+                    f.lookup(Path::new(bad)),
+                    Err(packet::Error::PermissionDenied)
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            f.lookup(Path::new("")),
+            Err(packet::Error::FileNotFound)
+        ));
     }
 
     #[test]
