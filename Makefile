@@ -28,6 +28,7 @@ lint: setup
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy -p auroraboot-sdk $(EXAMPLE_PLUGINS) --features auroraboot-sdk/testing --all-targets -- -D warnings
 	$(CARGO) clippy --target $(WASM_TARGET) -p auroraboot-sdk $(BUILTIN_PLUGINS) $(EXAMPLE_PLUGINS) $(TEST_PLUGINS) -- -D warnings
+	$(CARGO) clippy --target x86_64-unknown-uefi -p auroraboot-enroller -- -D warnings
 
 test: plugins lint
 	$(CARGO) test

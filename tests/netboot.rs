@@ -148,20 +148,14 @@ fn ovmf_firmware_pxe_chainloads_ipxe_over_tftp() {
 
 /// `path` of the netboot HTTP server, fetched from the client side.
 fn http_get(lab: &Lab, path: &str) -> Vec<u8> {
-    let script = format!(
-        "import sys, urllib.request\n\
-sys.stdout.buffer.write(urllib.request.urlopen('http://{SERVER_IP}:8090{path}', timeout=30).read())\n"
-    );
-    let out = netns::exec(&lab.dhcp, "python3")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
+    let (status, body) = lab.get(&format!("http://{SERVER_IP}:8090{path}"));
+    assert_eq!(
+        status,
+        200,
         "GET {path}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&body)
     );
-    out.stdout
+    body
 }
 
 #[test]

@@ -106,33 +106,7 @@ fn iso_of(sb: &Sandbox) -> std::path::PathBuf {
 fn refused_by_the_firmware(sb: &Sandbox, vars: &std::path::Path, good: &std::path::Path) {
     use auroraboot_tests::tools::output;
     use std::process::Command;
-    // Another key set signs a second ISO.
-    sb.auroraboot()
-        .args([
-            "gk",
-            "other",
-            "-o",
-            "other",
-            "--skip-microsoft-certs-I-KNOW-WHAT-IM-DOING",
-        ])
-        .run()
-        .success();
-    let key = |dir: &str, name: &str| format!("{}", sb.path(dir).join(name).display());
-    build_uki(
-        sb,
-        &[
-            "-d",
-            "wrong",
-            "-n",
-            "wrong",
-            "--sb-key",
-            &key("other", "db.key"),
-            "--sb-cert",
-            &key("other", "db.pem"),
-        ],
-    )
-    .success();
-    let wrong = sb.path("wrong/wrong.iso");
+    let wrong = wrongly_signed_iso(sb);
     // The good ISO's ESP with norole.efi unsigned (sbattach --remove).
     let work = sb.path("unsigned");
     std::fs::create_dir_all(&work).unwrap();
@@ -198,12 +172,7 @@ fn refused_by_the_firmware(sb: &Sandbox, vars: &std::path::Path, good: &std::pat
                 let log = sb.path(log);
                 scope.spawn(move || {
                     let firmware = Firmware::SecureBoot { vars: store };
-                    let markers = [
-                        fixture::BOOTED,
-                        "Access Denied",
-                        "Access denied",
-                        "Security Violation",
-                    ];
+                    let markers = [fixture::BOOTED, REFUSALS[0], REFUSALS[1], REFUSALS[2]];
                     let console = boot_until(
                         firmware,
                         &[Medium::Cdrom(iso.clone())],
@@ -224,9 +193,7 @@ fn refused_by_the_firmware(sb: &Sandbox, vars: &std::path::Path, good: &std::pat
                 console.text
             );
             assert!(
-                console.has("Access Denied")
-                    || console.has("Access denied")
-                    || console.has("Security Violation"),
+                REFUSALS.iter().any(|r| console.has(r)),
                 "{what}: no refusal on the console:\n{}",
                 console.text
             );
@@ -262,6 +229,18 @@ fn uki_pxe_enrolls_the_keys_over_the_network_then_http_boots_the_iso_with_secure
         "netboot: advertising 10.77.0.1 (ProxyDHCP",
         Duration::from_secs(30),
     );
+    // Key files by any case; never the private keys beside them.
+    let get = |path: &str| lab.get(&format!("http://{SERVER_IP}{path}"));
+    let db = std::fs::read(sb.path("keys/db.auth")).unwrap();
+    assert_eq!(get("/DB.auth"), (200, db));
+    for secret in [
+        "/PK.key",
+        "/db.key",
+        "/tpm2-pcr-private.pem",
+        "/../keys/db.key",
+    ] {
+        assert_eq!(get(secret).0, 404, "{secret}");
+    }
     let vars = dir.join("OVMF_VARS.fd");
     std::fs::copy(EMPTY_VARS, &vars).unwrap();
     let firmware = || Firmware::SecureBoot { vars: vars.clone() };
@@ -342,7 +321,72 @@ fn uki_pxe_enrolls_the_keys_over_the_network_then_http_boots_the_iso_with_secure
         "uki-pxe power-on to SecureBoot=1: {:.0} s (enroll + HTTP boot, TCG)",
         started.elapsed().as_secs_f64()
     );
+    // The current form, `uki-pxe ISO`, serving an ISO signed by other keys
+    // to the enrolled machine (its "Kairos" entry): the firmware refuses it.
+    let wrong = wrongly_signed_iso(&sb);
+    let mut cmd = netns::exec(&lab.srv, auroraboot_tests::binary());
+    cmd.arg("uki-pxe").arg(&wrong);
+    let server = Daemon::start(
+        cmd,
+        &dir.join("auroraboot-iso-only.log"),
+        "netboot: advertising 10.77.0.1 (ProxyDHCP :67, HTTP :80)",
+        Duration::from_secs(30),
+    );
+    let markers = [fixture::BOOTED, REFUSALS[0], REFUSALS[1], REFUSALS[2]];
+    let refused = boot_until(
+        firmware(),
+        &nic,
+        &dir.join("wrong.log"),
+        Duration::from_secs(300),
+        &markers,
+    )
+    .unwrap_or_else(|c| c);
+    let log = server.stop();
+    assert!(
+        !refused.has(fixture::BOOTED),
+        "booted anyway:\n{}",
+        refused.text
+    );
+    assert!(
+        REFUSALS.iter().any(|r| refused.has(r)),
+        "no refusal on the console:\n{}",
+        refused.text
+    );
+    assert!(log.contains("HTTP: Sent file \"kairos.iso\""), "{log}");
 }
+
+/// An ISO like `build_uki`'s, signed by another key set (`other/`).
+fn wrongly_signed_iso(sb: &Sandbox) -> std::path::PathBuf {
+    sb.auroraboot()
+        .args([
+            "gk",
+            "other",
+            "-o",
+            "other",
+            "--skip-microsoft-certs-I-KNOW-WHAT-IM-DOING",
+        ])
+        .run()
+        .success();
+    let key = |dir: &str, name: &str| format!("{}", sb.path(dir).join(name).display());
+    build_uki(
+        sb,
+        &[
+            "-d",
+            "wrong",
+            "-n",
+            "wrong",
+            "--sb-key",
+            &key("other", "db.key"),
+            "--sb-cert",
+            &key("other", "db.pem"),
+        ],
+    )
+    .success();
+    sb.path("wrong/wrong.iso")
+}
+
+/// What OVMF prints when Secure Boot refuses an image.
+const REFUSALS: [&str; 3] = ["Access Denied", "Access denied", "Security Violation"];
 
 /// A sandbox with genkey's keys in `keys/` (without Microsoft's).
 fn with_keys() -> Sandbox {
@@ -523,4 +567,31 @@ fn a_uki_iso_over_128_mib_builds() {
         .success();
     let size = std::fs::metadata(sb.path("out/big.iso")).unwrap().len();
     assert!(size > 140 << 20, "{size}");
+}
+
+#[test]
+fn uki_pxe_checks_the_iso_and_the_key_directory_before_serving() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.path("keys")).unwrap();
+    sb.write("keys/KEK.auth", "kek");
+    sb.write("keys/PK.key", "secret");
+    sb.auroraboot()
+        .args(["uki-pxe", "--key-dir", "keys", "--iso-file", "none.iso"])
+        .run()
+        .failure()
+        .stderr_has("--iso-file none.iso");
+    sb.write("kairos.iso", "iso");
+    sb.auroraboot()
+        .args(["uki-pxe", "--key-dir", "keys", "--iso-file", "kairos.iso"])
+        .run()
+        .failure()
+        .stderr_has("lacks PK.auth, db.auth");
+    sb.auroraboot()
+        .args(["uki-pxe", "none.iso"])
+        .run()
+        .failure()
+        .stderr_has("ISO none.iso");
+    let run = sb.auroraboot().args(["uki-pxe", "--key-dir", "keys"]).run();
+    assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--iso-file"), "{}", run.stderr);
 }

@@ -116,6 +116,31 @@ impl Lab {
         lab
     }
 
+    /// `GET url` from the site DHCP server's namespace (another machine on
+    /// the LAN): the status and the body (of an error answer too).
+    pub fn get(&self, url: &str) -> (u16, Vec<u8>) {
+        let script = "import sys, urllib.request, urllib.error\n\
+try:\n    r = urllib.request.urlopen(sys.argv[1], timeout=30)\n\
+except urllib.error.HTTPError as e:\n    r = e\n\
+body = r.read()\n\
+sys.stdout.buffer.write(b'%d\\n' % r.status + body)\n";
+        let out = exec(&self.dhcp, "python3")
+            .args(["-c", script, url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "GET {url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let newline = out.stdout.iter().position(|&b| b == b'\n').unwrap();
+        let status = std::str::from_utf8(&out.stdout[..newline])
+            .unwrap()
+            .parse()
+            .unwrap();
+        (status, out.stdout[newline + 1..].to_vec())
+    }
+
     /// A tap on the bridge, for one QEMU.
     pub fn tap(&self, name: &str) -> String {
         ip(&["-n", &self.lan, "tuntap", "add", "dev", name, "mode", "tap"]);
