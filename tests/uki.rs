@@ -408,9 +408,10 @@ fn with_keys() -> Sandbox {
 fn build_uki(sb: &Sandbox, extra: &[&str]) -> auroraboot_tests::Run {
     let rootfs = format!("dir:{}", fixture::rootfs().display());
     let mut cmd = sb.auroraboot();
-    cmd.args(["build-uki", &rootfs, "-t", "iso"]);
+    cmd.args(["build-uki", &rootfs]);
     // `extra` flags replace the default of the same flag.
     for (flag, value) in [
+        ("-t", "iso"),
         ("-d", "out"),
         ("--public-keys", "keys"),
         ("--tpm-pcr-private-key", "keys/tpm2-pcr-private.pem"),
@@ -501,27 +502,10 @@ fn build_uki_names_the_flag_of_what_is_missing_before_any_work() {
     ] {
         build_uki(&sb, &args).failure().stderr_has(flag);
     }
-    let rootfs_out = |t: &str| {
-        sb.auroraboot()
-            .args([
-                "bu",
-                &rootfs,
-                "-t",
-                t,
-                "--public-keys",
-                "keys",
-                "--tpm-pcr-private-key",
-                "keys/tpm2-pcr-private.pem",
-                "--sb-key",
-                "keys/db.key",
-                "--sb-cert",
-                "keys/db.pem",
-            ])
-            .run()
-    };
-    rootfs_out("uki")
+    // The ISO's own flags with another output type.
+    build_uki(&sb, &["-t", "container", "--overlay-iso", "keys"])
         .failure()
-        .stderr_has("-t iso builds the UKI ISO");
+        .stderr_has("only the iso output type has an ISO");
     // A key that is not the certificate's: named, and nothing is written.
     build_uki(&sb, &["--sb-cert", "keys/KEK.pem"])
         .failure()
@@ -594,4 +578,103 @@ fn uki_pxe_checks_the_iso_and_the_key_directory_before_serving() {
     let run = sb.auroraboot().args(["uki-pxe", "--key-dir", "keys"]).run();
     assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("--iso-file"), "{}", run.stderr);
+}
+
+/// Every file under `root`, relative, sorted.
+fn tree(root: &std::path::Path) -> Vec<String> {
+    let out = auroraboot_tests::tools::output(
+        std::process::Command::new("find")
+            .arg(".")
+            .args(["-type", "f", "-printf", "%P\\n"])
+            .current_dir(root),
+    );
+    let mut files: Vec<String> = out.lines().map(str::to_string).collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn build_uki_t_uki_writes_the_efi_tree_and_t_container_an_image_tarball() {
+    use auroraboot_tests::tools::output;
+    use std::process::Command;
+    let sb = with_keys();
+    build_uki(&sb, &["-t", "uki", "-d", "tree"]).success();
+    let expected = [
+        "EFI/BOOT/BOOTX64.EFI",
+        "EFI/kairos/norole.efi",
+        "loader/entries/norole.conf",
+        "loader/keys/auto/KEK.auth",
+        "loader/keys/auto/PK.auth",
+        "loader/keys/auto/db.auth",
+        "loader/loader.conf",
+    ];
+    assert_eq!(
+        tree(&sb.path("tree")),
+        expected,
+        "nothing else is left behind"
+    );
+    for efi in ["EFI/BOOT/BOOTX64.EFI", "EFI/kairos/norole.efi"] {
+        output(
+            Command::new("sbverify")
+                .arg("--cert")
+                .arg(sb.path("keys/db.pem"))
+                .arg(sb.path("tree").join(efi)),
+        );
+    }
+    assert_eq!(
+        std::fs::read(sb.path("tree/loader/keys/auto/db.auth")).unwrap(),
+        std::fs::read(sb.path("keys/db.auth")).unwrap()
+    );
+    // Neither the ISO's flags nor a cloud-config (it goes to the ISO root).
+    build_uki(&sb, &["-t", "uki", "--cloud-config", "x.yaml"])
+        .failure()
+        .stderr_has("only -t iso makes an ISO");
+
+    build_uki(&sb, &["-t", "container", "-d", "image", "-n", "fleet"]).success();
+    let name = "kairos-fixture-1-core-amd64-generic-v0.0.1-uki.tar";
+    let mut left = tree(&sb.path("image"));
+    left.sort();
+    assert_eq!(left, [name.to_string(), format!("{name}.sha256")]);
+    output(
+        Command::new("sha256sum")
+            .args(["-c", &format!("{name}.sha256")])
+            .current_dir(sb.path("image")),
+    );
+    // skopeo reads it as docker load would, checks the digests on copy, and
+    // the layer is the tree.
+    let archive = format!("docker-archive:{}", sb.path("image").join(name).display());
+    let inspect: serde_json::Value =
+        serde_json::from_str(&output(Command::new("skopeo").args(["inspect", &archive]))).unwrap();
+    assert_eq!(inspect["Architecture"], "amd64", "{inspect}");
+    assert_eq!(inspect["Os"], "linux", "{inspect}");
+    assert_eq!(
+        inspect["Layers"].as_array().map(Vec::len),
+        Some(1),
+        "{inspect}"
+    );
+    let layout = sb.path("layout");
+    output(
+        Command::new("skopeo")
+            .args(["copy", &archive])
+            .arg(format!("dir:{}", layout.display())),
+    );
+    let layer = inspect["Layers"][0]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let unpacked = sb.path("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    output(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(layout.join(layer))
+            .arg("-C")
+            .arg(&unpacked),
+    );
+    assert_eq!(tree(&unpacked), expected);
+    let tags = output(Command::new("sh").arg("-c").arg(format!(
+        "tar -xOf '{}' manifest.json",
+        sb.path("image").join(name).display()
+    )));
+    assert!(tags.contains("\"fleet.tar:latest\""), "{tags}");
 }

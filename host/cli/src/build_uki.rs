@@ -39,10 +39,14 @@ fn exists(flag: &str, what: &str, path: &Path, dir: bool) -> Result<()> {
 /// Upstream's checks, each naming its flag.
 fn check(args: &BuildUkiArgs) -> Result<()> {
     if args.output_type != "iso" {
-        bail!(
-            "build-uki -t {}: not built here yet; -t iso builds the UKI ISO (signed UKIs, systemd-boot and the keys it enrolls)",
-            args.output_type
-        );
+        if args.overlay_iso.is_some() {
+            bail!("build-uki --overlay-iso: only the iso output type has an ISO (-t iso)");
+        }
+        if args.cloud_config.is_some() {
+            bail!(
+                "build-uki --cloud-config: it lands at the ISO root, and only -t iso makes an ISO"
+            );
+        }
     }
     if args.splash.is_some() {
         bail!("build-uki --splash: not supported here yet");
@@ -175,7 +179,24 @@ pub async fn run(args: BuildUkiArgs, common: &Common) -> Result<()> {
         sets: sets(&args, state.path()),
         cloud_config: args.cloud_config.clone(),
     };
-    let artifacts = crate::build(&inputs, &["uki-iso".to_string()], common).await?;
+    let output = match args.output_type.as_str() {
+        "iso" => "uki-iso",
+        _ => "uki-container",
+    };
+    let artifacts = crate::build(&inputs, &[output.to_string()], common).await?;
+    if args.output_type == "uki" {
+        let image = artifacts
+            .first()
+            .map(|a| state.path().join(&a.path))
+            .context("the uki plugin made no container image")?;
+        let files = crate::efi_tree::deliver(&image, &state.path().join("tree"), &args.output_dir)?;
+        tracing::info!(
+            "wrote the EFI tree ({} files: EFI/BOOT, EFI/kairos, loader) into {}",
+            files.len(),
+            args.output_dir.display()
+        );
+        return Ok(());
+    }
     for file in deliver(&artifacts, state.path(), &args.output_dir)? {
         tracing::info!("wrote {}", file.display());
     }

@@ -132,8 +132,9 @@ pub struct BuildUkiArgs {
     /// Output directory for the artifact.
     #[arg(short = 'd', long = "output-dir", default_value = ".")]
     pub output_dir: PathBuf,
-    /// Artifact type: iso (the UKI ISO); uki and container are not built
-    /// here yet.
+    /// Artifact type: uki (the EFI tree: EFI/BOOT/BOOTX64.EFI, EFI/kairos/*.efi,
+    /// loader/), iso (the UKI ISO), container (the EFI tree as a one-layer
+    /// image tarball, kairos-<name>-uki.tar, for docker load).
     #[arg(short = 't', long = "output-type", default_value = "uki", value_parser = ["uki", "iso", "container"])]
     pub output_type: String,
     /// Directory of files added to the UKIs' rootfs.

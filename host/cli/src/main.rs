@@ -5,6 +5,7 @@ mod builtins {
 }
 mod build_uki;
 mod cli;
+mod efi_tree;
 mod inputs;
 mod netboot;
 mod plugins_cmd;

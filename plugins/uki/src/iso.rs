@@ -21,15 +21,18 @@ pub fn file_name(request: &BuildRequest) -> Result<String, String> {
             auroraboot_kairos::release::check_file_name("uki.name", &name)?;
             Ok(format!("{name}.iso"))
         }
-        None => {
-            use auroraboot_kairos::release;
-            let longest = release::MAX_ARTIFACT_NAME - "-uki.iso".len();
-            Ok(format!(
-                "{}-uki.iso",
-                release::checked_name(&release::of(request), &request.arch, longest)?
-            ))
-        }
+        None => release_file_name(request, "-uki.iso"),
     }
+}
+
+/// `kairos-<flavor>-...-<version>` + `suffix`, from the rootfs's release.
+pub fn release_file_name(request: &BuildRequest, suffix: &str) -> Result<String, String> {
+    use auroraboot_kairos::release;
+    let longest = release::MAX_ARTIFACT_NAME - suffix.len();
+    Ok(format!(
+        "{}{suffix}",
+        release::checked_name(&release::of(request), &request.arch, longest)?
+    ))
 }
 
 /// Writes the ISO holding the ESP made of `files`.

@@ -1,9 +1,9 @@
-//! The `uki` plugin: its declaration (the `uki-iso` output and the
-//! `uki.*` settings, which `auroraboot build-uki` sets from upstream's
-//! flags) and the build: the initrd, one signed UKI per entry, signed
-//! systemd-boot, the ESP and the ISO.
+//! The `uki` plugin: its declaration (the `uki-iso` and `uki-container`
+//! outputs and the `uki.*` settings, which `auroraboot build-uki` sets from
+//! upstream's flags) and the build: the initrd, one signed UKI per entry,
+//! signed systemd-boot, then the ISO and/or the container image of them.
 
-use crate::{entries, esp, initrd, iso, sign};
+use crate::{container, entries, esp, initrd, iso, sign};
 use auroraboot_sdk::{
     BuildError, BuildRequest, Dir, EntryKind, OutputInfo, Plugin, PluginInfo, Report, Setting,
 };
@@ -37,6 +37,11 @@ impl Plugin for Uki {
                 "uki-iso",
                 "UKI ISO: signed unified kernel images and systemd-boot that enrolls the Secure Boot keys (UEFI only)",
                 "kairos-<name>-uki.iso",
+            ))
+            .output(OutputInfo::new(
+                "uki-container",
+                "UKI container image: the EFI files (signed systemd-boot and UKIs, loader entries, keys) as a one-layer image tarball for docker load",
+                "kairos-<name>-uki.tar",
             ))
             .setting(Setting::text("uki.name", "basename of the artifact (--name): <name>.iso"))
             .setting(Setting::text("uki.extend_cmdline", "appended to the default entry's command line (--extend-cmdline)"))
@@ -237,11 +242,41 @@ fn build(request: &BuildRequest) -> Result<Report, String> {
     for (name, bytes) in auth {
         files.push((format!("loader/keys/auto/{name}"), bytes));
     }
-    let name = iso::file_name(request)?;
-    iso::write(request, &name, &files)?;
+    let mut written = Vec::new();
+    if request.outputs.iter().any(|o| o == "uki-iso") {
+        let name = iso::file_name(request)?;
+        iso::write(request, &name, &files)?;
+        written.push(name);
+    }
+    if request.outputs.iter().any(|o| o == "uki-container") {
+        written.push(write_container(request, &files)?);
+    }
     auroraboot_sdk::progress(1, 1);
     Ok(Report::new(format!(
-        "{name}: {} signed UKI(s), systemd-boot enrolling PK, KEK, db",
+        "{}: {} signed UKI(s), systemd-boot enrolling PK, KEK, db",
+        written.join(", "),
         list.len()
     )))
+}
+
+/// `kairos-<name>-uki.tar`, tagged after `uki.name` as upstream.
+fn write_container(request: &BuildRequest, files: &esp::Files) -> Result<String, String> {
+    let name = iso::release_file_name(request, "-uki.tar")?;
+    let mtime = request.build_time().map_err(|e| e.to_string())?;
+    auroraboot_sdk::log::info("making the container image layer");
+    let (layer, diff_id) = container::layer(files, mtime)?;
+    let tag = container::tag(
+        request
+            .settings
+            .get_str("uki.name")
+            .filter(|n| !n.is_empty())
+            .as_deref(),
+    );
+    let out = request
+        .create_output("uki-container", &name)
+        .map_err(|e| e.to_string())?;
+    let mut writer = std::io::BufWriter::with_capacity(8 << 20, out.writer());
+    container::tarball(&mut writer, &layer, &diff_id, &tag, &request.arch, mtime)?;
+    drop(writer);
+    Ok(name)
 }
