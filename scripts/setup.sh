@@ -19,6 +19,7 @@ packages=(
     grub-pc-bin grub-efi-amd64-bin grub-common mtools dosfstools gdisk e2fsprogs
     ipxe ipxe-qemu dnsmasq-base tftp-hpa iproute2 curl
     efitools sbsigntool openssl systemd-boot-efi binutils
+    swtpm libtss2-esys-3.0.2-0 libtss2-rc0 libtss2-mu0 libtss2-tcti-swtpm0
 )
 # QEMU must match the qemu-utils 10.0 from bookworm-backports the machine
 # ships (bookworm's 7.2 would replace it), so it comes from backports.

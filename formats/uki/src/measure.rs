@@ -106,20 +106,23 @@ pub fn policy_digest(value: &[u8; 32]) -> [u8; 32] {
 }
 
 /// `.pcrsig`'s JSON as `systemd-measure sign --json=short` writes it: one
-/// entry per phase with the policy digest (`pol`), the signature over it
-/// (`sig`, base64) and the SHA-256 of the signing key's DER
-/// SubjectPublicKeyInfo (`pkfp`). `sign` signs a policy digest
-/// (RSASSA-PKCS1-v1_5, SHA-256).
+/// entry per phase with the policy digest (`pol`), the signature (`sig`,
+/// base64) and the SHA-256 of the signing key as PKCS#1 `RSAPublicKey` DER
+/// (`pkfp`, what systemd's `pubkey_fingerprint` hashes). `sign` signs a
+/// SHA-256 digest (RSASSA-PKCS1-v1_5): the digest of the policy digest,
+/// which is what a TPM checks for `TPM2_PolicyAuthorize` (its aHash over
+/// the approved policy and an empty policyRef). Checked byte for byte
+/// against `systemd-measure sign` (host/secureboot/tests/pcrsig.rs).
 pub fn pcrsig<E>(
     values: &[(String, [u8; 32])],
-    public_key_der: &[u8],
+    rsa_public_key: &[u8],
     mut sign: impl FnMut(&[u8; 32]) -> Result<Vec<u8>, E>,
 ) -> Result<Vec<u8>, E> {
-    let pkfp = hex(&Sha256::digest(public_key_der));
+    let pkfp = hex(&Sha256::digest(rsa_public_key));
     let mut entries = Vec::new();
     for (_, value) in values {
         let pol = policy_digest(value);
-        let sig = sign(&pol)?;
+        let sig = sign(&Sha256::digest(pol).into())?;
         entries.push(serde_json::json!({
             "pcrs": [PCR],
             "pkfp": pkfp,
@@ -130,6 +133,14 @@ pub fn pcrsig<E>(
     Ok(serde_json::json!({ "sha256": entries })
         .to_string()
         .into_bytes())
+}
+
+/// The PKCS#1 `RSAPublicKey` DER inside a DER SubjectPublicKeyInfo (the
+/// key `pkfp` names), or `None` when `spki` is not one.
+pub fn pkcs1_of_spki(spki: &[u8]) -> Option<&[u8]> {
+    use spki::der::Decode;
+    let info = spki::SubjectPublicKeyInfoRef::from_der(spki).ok()?;
+    info.subject_public_key.as_bytes()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -147,7 +147,7 @@ fn a_uki_is_not_a_stub() {
 #[test]
 fn pcrsig_is_systemd_measure_json() {
     let values = measure::phases([1; 32]);
-    let json = measure::pcrsig(&values, b"spki", |digest| Ok::<_, ()>(digest.to_vec())).unwrap();
+    let json = measure::pcrsig(&values, b"pkcs1", |digest| Ok::<_, ()>(digest.to_vec())).unwrap();
     let parsed: serde_json::Value = serde_json::from_slice(&json).unwrap();
     let entries = parsed["sha256"].as_array().unwrap();
     assert_eq!(entries.len(), 4);
@@ -158,7 +158,15 @@ fn pcrsig_is_systemd_measure_json() {
             .map(|b| format!("{b:02x}"))
             .collect();
         assert_eq!(entry["pol"], pol);
-        assert_eq!(entry["pkfp"].as_str().unwrap().len(), 64);
+        // The "signature" here is what was signed: 32 bytes (the digest of
+        // the policy digest; the byte-level check is tests/pcrsig.rs).
+        use sha2::Digest;
+        assert_eq!(entry["sig"].as_str().unwrap().len(), 44);
+        let pkfp: String = sha2::Sha256::digest(b"pkcs1")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(entry["pkfp"], pkfp);
     }
 }
 

@@ -62,7 +62,9 @@ pub fn uki(stub: &[u8], parts: Parts<'_>, keys: &Keys<'_>, what: &str) -> Result
         sections.push((".sbat", sbat));
     }
     let values = measure::phases(measure::after_stub(&sections, version));
-    let pcrsig = measure::pcrsig(&values, &public, |digest| {
+    let pkcs1 = measure::pkcs1_of_spki(&public)
+        .ok_or_else(|| format!("{what}: uki.tpm_pcr_private_key is not an RSA key"))?;
+    let pcrsig = measure::pcrsig(&values, pkcs1, |digest| {
         keys.pcr.sign_digest(digest).map_err(|e| e.message)
     })
     .map_err(|e| format!("{what}: signing its PCR policy: {e}"))?;

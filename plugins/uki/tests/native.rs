@@ -283,7 +283,9 @@ fn the_uki_iso_holds_signed_ukis_and_systemd_boot_that_enrolls_the_keys() {
             .any(|l| l.ends_with(" boot") || l.contains(" boot/")),
         "/boot stays out:\n{listing}"
     );
-    // The PCR policy: one signature per phase, each valid for the PCR key.
+    // The PCR policy: one signature per phase, each valid for the PCR key
+    // over the digest of its policy digest (what TPM2_PolicyAuthorize
+    // checks), the key named by the SHA-256 of its PKCS#1 form.
     let pcrsig: serde_json::Value = serde_json::from_slice(&section(&uki, ".pcrsig")).unwrap();
     let entries = pcrsig["sha256"].as_array().unwrap();
     assert_eq!(entries.len(), 4);
@@ -295,6 +297,15 @@ fn the_uki_iso_holds_signed_ukis_and_systemd_boot_that_enrolls_the_keys() {
             .step_by(2)
             .map(|j| u8::from_str_radix(&pol[j..j + 2], 16).unwrap())
             .collect();
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(&digest).to_vec();
+        let pkcs1 = output(Command::new("sh").arg("-c").arg(
+            "openssl rsa -pubin -in pcr.pem -RSAPublicKey_out -outform DER 2>/dev/null | sha256sum",
+        ).current_dir(&work));
+        assert_eq!(
+            Some(entry["pkfp"].as_str().unwrap()),
+            pkcs1.split_whitespace().next()
+        );
         use base64::Engine;
         let sig = base64::engine::general_purpose::STANDARD
             .decode(entry["sig"].as_str().unwrap())
