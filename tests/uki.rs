@@ -678,3 +678,42 @@ fn build_uki_t_uki_writes_the_efi_tree_and_t_container_an_image_tarball() {
     )));
     assert!(tags.contains("\"fleet.tar:latest\""), "{tags}");
 }
+
+#[test]
+fn the_main_command_builds_the_signed_ukis_and_the_container_image() {
+    let sb = with_keys();
+    let key = |name: &str| format!("{}", sb.path("keys").join(name).display());
+    sb.build_from(&fixture::rootfs())
+        .args(["--output", "uki,uki-container", "--set"])
+        .arg(format!("uki.sb_key={}", key("db.key")))
+        .arg("--set")
+        .arg(format!("uki.sb_cert={}", key("db.pem")))
+        .arg("--set")
+        .arg(format!(
+            "uki.tpm_pcr_private_key={}",
+            key("tpm2-pcr-private.pem")
+        ))
+        .arg("--set")
+        .arg(format!("uki.public_keys={}", key("")))
+        .args(["--set", "uki.extra_cmdline=rd.debug"])
+        .run()
+        .success();
+    let stem = "kairos-fixture-1-core-amd64-generic-v0.0.1-uki";
+    for efi in ["norole", "norole_install-mode_rd.debug"] {
+        let path = sb.state_dir().join(format!("{stem}-{efi}.efi"));
+        auroraboot_tests::tools::output(
+            std::process::Command::new("sbverify")
+                .arg("--cert")
+                .arg(key("db.pem"))
+                .arg(&path),
+        );
+        auroraboot_tests::tools::output(
+            std::process::Command::new("sha256sum")
+                .arg("-c")
+                .arg(format!("{}.sha256", path.display()))
+                .current_dir(sb.state_dir()),
+        );
+    }
+    assert!(sb.state_dir().join(format!("{stem}.tar")).is_file());
+    assert!(!sb.state_dir().join(format!("{stem}.iso")).exists());
+}

@@ -28,7 +28,7 @@ pub fn file_name(request: &BuildRequest) -> Result<String, String> {
 /// `kairos-<flavor>-...-<version>` + `suffix`, from the rootfs's release.
 pub fn release_file_name(request: &BuildRequest, suffix: &str) -> Result<String, String> {
     use auroraboot_kairos::release;
-    let longest = release::MAX_ARTIFACT_NAME - suffix.len();
+    let longest = release::MAX_ARTIFACT_NAME.saturating_sub(suffix.len());
     Ok(format!(
         "{}{suffix}",
         release::checked_name(&release::of(request), &request.arch, longest)?

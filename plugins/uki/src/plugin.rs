@@ -39,6 +39,11 @@ impl Plugin for Uki {
                 "kairos-<name>-uki.iso",
             ))
             .output(OutputInfo::new(
+                "uki",
+                "the signed unified kernel images, one per boot entry, to boot from any ESP (build-uki -t uki writes the whole EFI tree instead)",
+                "kairos-<name>-uki-<entry>.efi",
+            ))
+            .output(OutputInfo::new(
                 "uki-container",
                 "UKI container image: the EFI files (signed systemd-boot and UKIs, loader entries, keys) as a one-layer image tarball for docker load",
                 "kairos-<name>-uki.tar",
@@ -251,12 +256,39 @@ fn build(request: &BuildRequest) -> Result<Report, String> {
     if request.outputs.iter().any(|o| o == "uki-container") {
         written.push(write_container(request, &files)?);
     }
+    if request.outputs.iter().any(|o| o == "uki") {
+        written.extend(write_ukis(request, &list, &files)?);
+    }
     auroraboot_sdk::progress(1, 1);
     Ok(Report::new(format!(
         "{}: {} signed UKI(s), systemd-boot enrolling PK, KEK, db",
         written.join(", "),
         list.len()
     )))
+}
+
+/// Each entry's signed UKI as `kairos-<name>-uki-<entry>.efi`.
+fn write_ukis(
+    request: &BuildRequest,
+    list: &[entries::Entry],
+    files: &esp::Files,
+) -> Result<Vec<String>, String> {
+    let mut written = Vec::new();
+    for entry in list {
+        let path = format!("EFI/kairos/{}.efi", entry.file_name);
+        let (_, efi) = files
+            .iter()
+            .find(|(p, _)| *p == path)
+            .ok_or_else(|| format!("{path} was not built"))?;
+        let name = iso::release_file_name(request, &format!("-uki-{}.efi", entry.file_name))?;
+        let out = request
+            .create_output("uki", &name)
+            .map_err(|e| e.to_string())?;
+        out.write_at(0, efi)
+            .map_err(|e| format!("writing {name}: {e}"))?;
+        written.push(name);
+    }
+    Ok(written)
 }
 
 /// `kairos-<name>-uki.tar`, tagged after `uki.name` as upstream.
