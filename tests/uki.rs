@@ -717,3 +717,51 @@ fn the_main_command_builds_the_signed_ukis_and_the_container_image() {
     assert!(sb.state_dir().join(format!("{stem}.tar")).is_file());
     assert!(!sb.state_dir().join(format!("{stem}.iso")).exists());
 }
+
+#[test]
+fn build_uki_splash_becomes_each_ukis_splash_section() {
+    use auroraboot_tests::tools::output;
+    use std::process::Command;
+    let sb = with_keys();
+    // A 1x1 24-bit BMP.
+    let mut bmp = b"BM".to_vec();
+    bmp.extend_from_slice(&58u32.to_le_bytes());
+    bmp.extend_from_slice(&[
+        0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 24, 0,
+    ]);
+    bmp.extend_from_slice(&[0; 24]);
+    bmp.extend_from_slice(&[0xff, 0x80, 0x00, 0x00]);
+    std::fs::write(sb.path("splash.bmp"), &bmp).unwrap();
+    build_uki(&sb, &["-t", "uki", "-d", "tree", "--splash", "splash.bmp"]).success();
+    let efi = sb.path("tree/EFI/kairos/norole.efi");
+    let section = sb.path("splash.out");
+    output(
+        Command::new("objcopy")
+            .args(["-O", "binary", "--only-section=.splash"])
+            .arg(&efi)
+            .arg(&section),
+    );
+    assert_eq!(std::fs::read(&section).unwrap(), bmp);
+    output(
+        Command::new("sbverify")
+            .arg("--cert")
+            .arg(sb.path("keys/db.pem"))
+            .arg(&efi),
+    );
+    // Not a BMP, or not there: errors naming the flag, before any work.
+    sb.write("splash.png", "\u{89}PNG");
+    build_uki(&sb, &["-t", "uki", "-d", "bad", "--splash", "splash.png"])
+        .failure()
+        .stderr_has("--splash")
+        .stderr_has("not a BMP");
+    build_uki(&sb, &["-t", "uki", "-d", "bad", "--splash", "none.bmp"])
+        .failure()
+        .stderr_has("--splash: file 'none.bmp' does not exist");
+    assert!(!sb.path("bad/EFI").exists());
+    // From the main command, a directory where the file setting wants a file.
+    sb.build_from(&fixture::rootfs())
+        .args(["--output", "uki", "--set", "uki.splash=keys"])
+        .run()
+        .failure()
+        .stderr_has("uki.splash: file 'keys' not found or not a regular file");
+}

@@ -362,6 +362,9 @@ pub enum SettingKind {
     /// A certificate file, paired with the private key that names it (it
     /// reaches the build as [`signing::Key::certificate`]).
     Certificate,
+    /// A regular file on the host, handed to the build as a read-only
+    /// [`File`] named by the key ([`BuildRequest::file`]).
+    File,
 }
 
 impl Setting {
@@ -393,6 +396,11 @@ impl Setting {
 
     pub fn directory(key: &str, doc: &str) -> Self {
         Self::new(key, SettingKind::Directory, doc)
+    }
+
+    /// A host file the build reads ([`BuildRequest::file`]).
+    pub fn file(key: &str, doc: &str) -> Self {
+        Self::new(key, SettingKind::File, doc)
     }
 
     /// A private key the host signs with for the build; `certificate` is
@@ -429,6 +437,7 @@ impl Setting {
                 SettingKind::Directory => wit_plugin::SettingKind::Directory,
                 SettingKind::PrivateKey(cert) => wit_plugin::SettingKind::PrivateKey(cert),
                 SettingKind::Certificate => wit_plugin::SettingKind::Certificate,
+                SettingKind::File => wit_plugin::SettingKind::File,
             },
             default: self.default.map(Value::into_wit),
             doc: self.doc,
@@ -577,6 +586,7 @@ pub struct BuildRequest {
     /// by the host; see [`BuildRequest::build_time`].
     pub source_date_epoch: Option<i64>,
     assets: Vec<(String, Dir)>,
+    files: Vec<(String, File)>,
     destinations: Vec<(String, OutputDir)>,
     keys: Vec<(String, signing::Key)>,
 }
@@ -611,6 +621,11 @@ impl BuildRequest {
                 .assets
                 .into_iter()
                 .map(|a| (a.name, Dir(a.dir)))
+                .collect(),
+            files: request
+                .files
+                .into_iter()
+                .map(|f| (f.name, File(f.file)))
                 .collect(),
             destinations: request
                 .destinations
@@ -648,6 +663,12 @@ impl BuildRequest {
     /// setting's by its key (e.g. `iso.overlay_iso`), or `bootloader`.
     pub fn asset(&self, name: &str) -> Option<&Dir> {
         self.assets.iter().find(|(n, _)| n == name).map(|(_, d)| d)
+    }
+
+    /// The file of the `file` setting `name` (e.g. `uki.splash`), if the
+    /// user set it.
+    pub fn file(&self, name: &str) -> Option<&File> {
+        self.files.iter().find(|(n, _)| n == name).map(|(_, f)| f)
     }
 
     /// The signing key of the `private-key` setting `name` (e.g.

@@ -50,6 +50,7 @@ pub struct Build {
     release_iso: Option<PathBuf>,
     source_date_epoch: Option<i64>,
     assets: Vec<(String, PathBuf)>,
+    files: Vec<(String, PathBuf)>,
     keys: Vec<(String, Arc<dyn TestKey>)>,
 }
 
@@ -142,6 +143,7 @@ impl Build {
             release_iso: None,
             source_date_epoch: None,
             assets: Vec::new(),
+            files: Vec::new(),
             keys: Vec::new(),
         }
     }
@@ -194,6 +196,13 @@ impl Build {
     /// `bootloader` directory.
     pub fn asset(mut self, name: &str, dir: impl Into<PathBuf>) -> Self {
         self.assets.push((name.into(), dir.into()));
+        self
+    }
+
+    /// The file of the declared `file` setting `name`, as the host opens
+    /// the file the user set.
+    pub fn file(mut self, name: &str, path: impl Into<PathBuf>) -> Self {
+        self.files.push((name.into(), path.into()));
         self
     }
 
@@ -276,6 +285,10 @@ impl Build {
         for (name, path) in &self.assets {
             assets.push((name.clone(), open_dir(path, &format!("{name}:"))?));
         }
+        let mut files = Vec::new();
+        for (name, path) in &self.files {
+            files.push((name.clone(), open_file(path, name)?));
+        }
         Ok(BuildRequest {
             outputs,
             settings: self.settings_of(&info)?,
@@ -293,6 +306,7 @@ impl Build {
             },
             source_date_epoch: self.source_date_epoch,
             assets,
+            files,
             destinations,
             keys: self.keys_of(&info)?,
         })
@@ -364,6 +378,7 @@ impl Build {
             };
             let instead = match decl.kind {
                 SettingKind::Directory => Some("Build::asset"),
+                SettingKind::File => Some("Build::file"),
                 SettingKind::PrivateKey(_) | SettingKind::Certificate => Some("Build::key"),
                 _ => None,
             };
@@ -378,7 +393,10 @@ impl Build {
         for decl in &info.settings {
             let host_path = matches!(
                 decl.kind,
-                SettingKind::Directory | SettingKind::PrivateKey(_) | SettingKind::Certificate
+                SettingKind::Directory
+                    | SettingKind::File
+                    | SettingKind::PrivateKey(_)
+                    | SettingKind::Certificate
             );
             if host_path || out.iter().any(|(k, _)| k == &decl.key) {
                 continue;
@@ -447,6 +465,22 @@ fn open_dir(path: &Path, label: &str) -> Result<Dir, BuildError> {
     native::Dir::open_root(path, label)
         .map(Dir)
         .map_err(|e| fail(format!("{}: {e}", path.display())))
+}
+
+/// A `file` setting's file, opened as the host opens it.
+fn open_file(path: &Path, name: &str) -> Result<File, BuildError> {
+    let (parent, file_name) = match (path.parent(), path.file_name()) {
+        (Some(p), Some(n)) => (p, n.to_string_lossy().into_owned()),
+        _ => return Err(fail(format!("{name}: {}: not a file path", path.display()))),
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    open_dir(parent, &format!("{name}:"))?
+        .open_file(file_name.as_str())
+        .map_err(|e| fail(format!("{name}: {}", e.message)))
 }
 
 fn release_iso(path: &Path) -> Result<ReleaseIso, BuildError> {

@@ -48,9 +48,6 @@ fn check(args: &BuildUkiArgs) -> Result<()> {
             );
         }
     }
-    if args.splash.is_some() {
-        bail!("build-uki --splash: not supported here yet");
-    }
     if args.extend_cmdline.is_some() && !args.extra_cmdline.is_empty() {
         bail!("build-uki: --extend-cmdline and --extra-cmdline are mutually exclusive");
     }
@@ -71,6 +68,9 @@ fn check(args: &BuildUkiArgs) -> Result<()> {
     )?;
     exists("--sb-key", "file", &args.sb_key, false)?;
     exists("--sb-cert", "file", &args.sb_cert, false)?;
+    if let Some(file) = &args.splash {
+        exists("--splash", "file", file, false)?;
+    }
     if let Some(dir) = &args.overlay_rootfs {
         exists("--overlay-rootfs", "directory", dir, true)?;
     }
@@ -116,6 +116,7 @@ fn sets(args: &BuildUkiArgs, state_dir: &Path) -> Vec<String> {
             args.overlay_rootfs.as_deref().map(path),
         ),
         ("uki.overlay_iso", args.overlay_iso.as_deref().map(path)),
+        ("uki.splash", args.splash.as_deref().map(path)),
     ];
     for (key, value) in optional {
         if let Some(v) = value {

@@ -179,7 +179,7 @@ pub struct BuildUkiArgs {
     /// systemd-boot's secure-boot-enroll.
     #[arg(long = "secure-boot-enroll", default_value = "if-safe", value_parser = ["off", "manual", "if-safe", "force"])]
     pub secure_boot_enroll: String,
-    /// A splash BMP (not supported here yet).
+    /// A BMP image the UKIs show while booting (their .splash section).
     #[arg(long)]
     pub splash: Option<PathBuf>,
     /// Take systemd-boot and its stub from the image instead of the bundled ones.

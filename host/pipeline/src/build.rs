@@ -65,6 +65,7 @@ struct Step<'a> {
     outputs: Vec<String>,
     settings: Vec<(String, SettingValue)>,
     assets: Vec<NamedTree>,
+    files: Vec<NamedTree>,
     keys: Vec<KeyHandle>,
 }
 
@@ -98,6 +99,7 @@ pub async fn run(request: Request<'_>) -> Result<Built> {
             rootfs: input.rootfs.clone(),
             inputs: input.inputs.clone(),
             assets: step.assets,
+            files: step.files,
             state_dir: config.state_dir.clone(),
             protected_names: request.discovery.protected_names(),
             source_date_epoch,
@@ -148,6 +150,7 @@ fn plan<'a>(request: &Request<'a>, config: &Config, kind: InputKind) -> Result<V
                 outputs,
                 settings: plugin_settings(request.resolved, &plugin.info)?,
                 assets: plugin_assets(request.resolved, &plugin.info)?,
+                files: plugin_files(request.resolved, &plugin.info)?,
                 keys: plugin_keys(request.resolved, &plugin.info)?,
             })
         })
@@ -317,6 +320,31 @@ fn plugin_assets(resolved: &Resolved, info: &PluginInfo) -> Result<Vec<NamedTree
         }
     }
     Ok(trees)
+}
+
+/// The files of a 0.2.0 plugin's `file` settings the user set, by key;
+/// each must be a regular file (symlinks followed).
+fn plugin_files(resolved: &Resolved, info: &PluginInfo) -> Result<Vec<NamedTree>> {
+    let mut files = Vec::new();
+    for setting in info.settings.iter().filter(|s| s.kind == SettingKind::File) {
+        let Some(entry) = resolved.get(&setting.key) else {
+            continue;
+        };
+        let path = PathBuf::from(entry.value.as_text());
+        if !path.is_file() {
+            return Err(Error::Plan(format!(
+                "{}: file '{}' not found or not a regular file (from {})",
+                setting.key,
+                path.display(),
+                entry.source
+            )));
+        }
+        files.push(NamedTree {
+            name: setting.key.clone(),
+            path,
+        });
+    }
+    Ok(files)
 }
 
 /// The `plugins.*` limits of one build.

@@ -104,6 +104,8 @@ pub enum SettingKind {
     },
     /// A certificate file, paired with the private key that names it.
     Certificate,
+    /// A regular file the build gets a read-only handle on.
+    File,
 }
 
 impl std::fmt::Display for SettingKind {
@@ -117,6 +119,7 @@ impl std::fmt::Display for SettingKind {
             SettingKind::Directory => f.write_str("directory"),
             SettingKind::PrivateKey { .. } => f.write_str("private key file"),
             SettingKind::Certificate => f.write_str("certificate file"),
+            SettingKind::File => f.write_str("file"),
         }
     }
 }
@@ -136,7 +139,10 @@ impl SettingKind {
     pub fn is_host_path(&self) -> bool {
         matches!(
             self,
-            SettingKind::Directory | SettingKind::PrivateKey { .. } | SettingKind::Certificate
+            SettingKind::Directory
+                | SettingKind::File
+                | SettingKind::PrivateKey { .. }
+                | SettingKind::Certificate
         )
     }
 }
@@ -167,6 +173,7 @@ impl SettingInfo {
                 SettingKind::Text
                 | SettingKind::OneOf { .. }
                 | SettingKind::Directory
+                | SettingKind::File
                 | SettingKind::PrivateKey { .. }
                 | SettingKind::Certificate,
                 SettingValue::Int(i),
@@ -175,6 +182,7 @@ impl SettingInfo {
                 SettingKind::Text
                 | SettingKind::OneOf { .. }
                 | SettingKind::Directory
+                | SettingKind::File
                 | SettingKind::PrivateKey { .. }
                 | SettingKind::Certificate,
                 SettingValue::Bool(b),
@@ -196,6 +204,7 @@ impl SettingInfo {
             (
                 SettingKind::Text
                 | SettingKind::Directory
+                | SettingKind::File
                 | SettingKind::PrivateKey { .. }
                 | SettingKind::Certificate,
                 SettingValue::Text(_),

@@ -120,6 +120,7 @@ fn setting_info(s: v2::SettingInfo) -> SettingInfo {
             v2::SettingKind::Text => SettingKind::Text,
             v2::SettingKind::OneOf(values) => SettingKind::OneOf { values },
             v2::SettingKind::Directory => SettingKind::Directory,
+            v2::SettingKind::File => SettingKind::File,
             v2::SettingKind::PrivateKey(certificate) => SettingKind::PrivateKey { certificate },
             v2::SettingKind::Certificate => SettingKind::Certificate,
         },

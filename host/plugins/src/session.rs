@@ -52,6 +52,9 @@ pub struct BuildSpec {
     /// The typed inputs besides the rootfs.
     pub inputs: Inputs,
     pub assets: Vec<NamedTree>,
+    /// The files of the plugin's `file` settings the user set, by key
+    /// (0.2.0 plugins only).
+    pub files: Vec<NamedTree>,
     /// The state directory; each output's files go to its declared
     /// sub-directory of it.
     pub state_dir: PathBuf,
@@ -461,9 +464,34 @@ fn request(
             .into_iter()
             .map(|(name, dir)| v2::NamedDir { name, dir })
             .collect(),
+        files: open_files(store, &spec.files)?,
         destinations: handles.destinations,
         keys: handles.keys,
     })
+}
+
+/// Read-only handles on the files of `file` settings: paths the user
+/// named on the host, opened by the host (symlinks followed, as for any
+/// file the user names).
+fn open_files(
+    store: &mut Store<PluginState>,
+    files: &[NamedTree],
+) -> Result<Vec<v2::NamedFile>, String> {
+    let mut named = Vec::new();
+    for tree in files {
+        let file = std::fs::File::open(&tree.path)
+            .map_err(|e| format!("{}: {}: {e}", tree.name, tree.path.display()))?;
+        let handle = FileHandle {
+            file: Arc::new(file),
+            label: format!("{}:", tree.name),
+        };
+        let file = store.data_mut().push(handle).map_err(|e| e.message)?;
+        named.push(v2::NamedFile {
+            name: tree.name.clone(),
+            file,
+        });
+    }
+    Ok(named)
 }
 
 /// A successful build's report, whatever its version: 0.1.0 also lists

@@ -64,6 +64,7 @@ impl Plugin for Uki {
             .setting(Setting::boolean("uki.sdboot_in_source", "take systemd-boot and its stub from the rootfs (--sdboot-in-source)").with_default(false))
             .setting(Setting::directory("uki.overlay_rootfs", "files added to the rootfs of the UKIs (--overlay-rootfs)"))
             .setting(Setting::directory("uki.overlay_iso", "files added to the ISO (--overlay-iso)"))
+            .setting(Setting::file("uki.splash", "BMP image the UKIs show while booting, their .splash (--splash)"))
     }
 
     fn build(request: BuildRequest) -> Result<Report, BuildError> {
@@ -126,6 +127,28 @@ fn systemd_boot(request: &BuildRequest) -> Result<(Vec<u8>, Vec<u8>), String> {
     Ok((read(stub)?, read(boot)?))
 }
 
+/// The largest splash image taken (a full-HD 32-bit BMP is 8 MiB).
+const MAX_SPLASH: u64 = 32 << 20;
+
+/// The `uki.splash` image, which must be a BMP (what systemd-stub shows).
+fn splash(request: &BuildRequest) -> Result<Option<Vec<u8>>, String> {
+    let Some(file) = request.file("uki.splash") else {
+        return Ok(None);
+    };
+    let size = file.size().map_err(|e| format!("uki.splash: {e}"))?;
+    if size > MAX_SPLASH {
+        return Err(format!(
+            "uki.splash (--splash): {size} bytes, more than the {} MiB a splash image may have",
+            MAX_SPLASH >> 20
+        ));
+    }
+    let bytes = file.read_all().map_err(|e| format!("uki.splash: {e}"))?;
+    if !bytes.starts_with(b"BM") {
+        return Err("uki.splash (--splash): not a BMP image (systemd-stub shows only BMP)".into());
+    }
+    Ok(Some(bytes))
+}
+
 /// The release a bzImage names in its setup header (`kernel_version`, an
 /// offset from 0x200 to "6.1.0-13-amd64 (builder@...) #1 SMP ..."), as
 /// go-ukify reads it for `.uname`; `None` for other kernels.
@@ -179,6 +202,7 @@ fn build(request: &BuildRequest) -> Result<Report, String> {
         .read("etc/os-release")
         .map_err(|e| format!("/etc/os-release: {e}"))?;
     let (stub, systemd_boot) = systemd_boot(request)?;
+    let splash = splash(request)?;
     auroraboot_sdk::log::info("making the initrd from the whole rootfs");
     let initrd = initrd::build(&request.rootfs, request.asset("uki.overlay_rootfs"))?;
 
@@ -217,7 +241,7 @@ fn build(request: &BuildRequest) -> Result<Report, String> {
             osrel: &osrel,
             cmdline: entry.cmdline.as_bytes(),
             initrd: &initrd,
-            splash: None,
+            splash: splash.as_deref(),
             uname: uname.as_deref(),
             pcrpkey: None,
             linux: &linux,
