@@ -22,7 +22,6 @@ fn the_uki_iso_enrolls_its_keys_then_boots_with_secure_boot_enforced() {
         .run()
         .success();
     sb.write("cloud.yaml", CLOUD_CONFIG);
-    let key = |name: &str| format!("{}", sb.path("keys").join(name).display());
     sb.build_from(&fixture::rootfs())
         .args([
             "--output",
@@ -32,17 +31,7 @@ fn the_uki_iso_enrolls_its_keys_then_boots_with_secure_boot_enforced() {
             "--set",
             "github.user=mudler",
         ])
-        .arg("--set")
-        .arg(format!("uki.sb_key={}", key("db.key")))
-        .arg("--set")
-        .arg(format!("uki.sb_cert={}", key("db.pem")))
-        .arg("--set")
-        .arg(format!(
-            "uki.tpm_pcr_private_key={}",
-            key("tpm2-pcr-private.pem")
-        ))
-        .arg("--set")
-        .arg(format!("uki.public_keys={}", key("")))
+        .args(key_settings(&sb))
         .run()
         .success();
     let iso = sb
@@ -388,6 +377,20 @@ fn wrongly_signed_iso(sb: &Sandbox) -> std::path::PathBuf {
 /// What OVMF prints when Secure Boot refuses an image.
 const REFUSALS: [&str; 3] = ["Access Denied", "Access denied", "Security Violation"];
 
+/// The main command's `--set uki.*=` of genkey's keys in `sb`'s `keys/`.
+fn key_settings(sb: &Sandbox) -> Vec<String> {
+    let key = |name: &str| sb.path("keys").join(name).display().to_string();
+    [
+        ("uki.sb_key", key("db.key")),
+        ("uki.sb_cert", key("db.pem")),
+        ("uki.tpm_pcr_private_key", key("tpm2-pcr-private.pem")),
+        ("uki.public_keys", key("")),
+    ]
+    .into_iter()
+    .flat_map(|(k, v)| ["--set".to_string(), format!("{k}={v}")])
+    .collect()
+}
+
 /// A sandbox with genkey's keys in `keys/` (without Microsoft's).
 fn with_keys() -> Sandbox {
     let sb = Sandbox::new();
@@ -684,17 +687,8 @@ fn the_main_command_builds_the_signed_ukis_and_the_container_image() {
     let sb = with_keys();
     let key = |name: &str| format!("{}", sb.path("keys").join(name).display());
     sb.build_from(&fixture::rootfs())
-        .args(["--output", "uki,uki-container", "--set"])
-        .arg(format!("uki.sb_key={}", key("db.key")))
-        .arg("--set")
-        .arg(format!("uki.sb_cert={}", key("db.pem")))
-        .arg("--set")
-        .arg(format!(
-            "uki.tpm_pcr_private_key={}",
-            key("tpm2-pcr-private.pem")
-        ))
-        .arg("--set")
-        .arg(format!("uki.public_keys={}", key("")))
+        .args(["--output", "uki,uki-container"])
+        .args(key_settings(&sb))
         .args(["--set", "uki.extra_cmdline=rd.debug"])
         .run()
         .success();
