@@ -193,7 +193,7 @@ async fn bind(net: &Network, pxe: bool) -> Result<Sockets, Error> {
             what: "netboot HTTP",
             addr: http_addr.to_string(),
             hint: if e.kind() == std::io::ErrorKind::AddrInUse {
-                " (another web server has the port: choose a free one)"
+                " (another server has it: stop it; the netboot of the main command can move with netboot_http_port, uki-pxe needs port 80)"
             } else {
                 ""
             },
