@@ -102,6 +102,7 @@ pub async fn serve(
             dhcp_port: 67,
             pxe_port: 4011,
             tftp_port: 69,
+            http_in_use_hint: " (set netboot_http_port to a free port)",
         },
         cmdline: resolved.get("netboot.cmdline").map(|e| e.value.as_text()),
         artifacts: Artifacts {

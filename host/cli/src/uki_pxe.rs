@@ -24,6 +24,7 @@ pub async fn run(
             dhcp_port: 67,
             pxe_port: 4011,
             tftp_port: 69,
+            http_in_use_hint: " (uki-pxe serves HTTP on port 80, where clients look: stop the server that has it)",
         },
         boot,
     };

@@ -75,6 +75,9 @@ pub struct Network {
     pub dhcp_port: u16,
     pub pxe_port: u16,
     pub tftp_port: u16,
+    /// Appended to the error when the HTTP port is taken: how to move it
+    /// (e.g. " (set netboot_http_port to a free port)").
+    pub http_in_use_hint: &'static str,
 }
 
 /// How the Kairos netboot runs.

@@ -192,10 +192,12 @@ async fn bind(net: &Network, pxe: bool) -> Result<Sockets, Error> {
         .map_err(|e| Error::Bind {
             what: "netboot HTTP",
             addr: http_addr.to_string(),
-            hint: if e.kind() == std::io::ErrorKind::AddrInUse {
-                " (another server has it: stop it; the netboot of the main command can move with netboot_http_port, uki-pxe needs port 80)"
-            } else {
-                ""
+            hint: match e.kind() {
+                std::io::ErrorKind::AddrInUse => net.http_in_use_hint,
+                std::io::ErrorKind::PermissionDenied => {
+                    " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+                }
+                _ => "",
             },
             source: e,
         })?;
