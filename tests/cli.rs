@@ -325,11 +325,11 @@ fn sources_and_outputs_are_checked_before_any_work() {
     sb.auroraboot()
         .arg("--plugin-dir")
         .arg(&plugins)
-        .args(["--set", &set_state, "--output", "rootfs-tarball,uki"])
+        .args(["--set", &set_state, "--output", "rootfs-tarball,nosuch"])
         .run()
         .failure()
         .stderr_has(
-            "unknown output 'uki'; available outputs: rootfs-tarball, iso, squashfs, raw-efi, raw-bios, vhd, gce",
+            "unknown output 'nosuch'; available outputs: rootfs-tarball, iso, squashfs, raw-efi, raw-bios, vhd, gce, uki-iso, uki, uki-container",
         );
     sb.auroraboot()
         .arg("--plugin-dir")
